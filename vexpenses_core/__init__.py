@@ -1,0 +1,63 @@
+"""vexpenses: accounts for Pyramid business APIs.
+
+A host app enables it with ``config.include("vexpenses_core")``; the
+assembled service uses :func:`main` through PasteDeploy.
+"""
+
+import atexit
+
+from pyramid.config import Configurator
+
+from .hookspecs import hookimpl
+from .settings import normalize_settings
+from .tasks import task
+
+__all__ = ["hookimpl", "includeme", "main", "task"]
+
+
+def includeme(config):
+    """Add vexpenses to a Pyramid app. Safe to include twice."""
+    registry = config.registry
+    if getattr(registry, "vexpenses_included", False):
+        return
+    registry.vexpenses_included = True
+
+    settings = config.get_settings()
+    settings.update(normalize_settings(settings))
+
+    config.include(".api")
+    config.include(".plugins")
+    config.include(".db")
+    config.include(".redis_client")
+    config.include(".tasks")
+    config.include(".security")
+    config.include(".openapi")
+    config.include(".introspection")
+
+    pm = registry.pm
+    pm.hook.vexpenses_includeme(config=config)
+    from .tasks import register_tasks
+
+    register_tasks(registry, [fn for found in pm.hook.vexpenses_tasks() for fn in found])
+
+
+def make_app(settings):
+    """Build the WSGI app of the assembled service from a settings dict."""
+    with Configurator(settings=settings) as config:
+        config.include("vexpenses_core")
+    registry = config.registry
+    if registry.settings["vexpenses.auto_migrate"]:
+        from .migrate import upgrade
+
+        upgrade(registry)
+    app = config.make_wsgi_app()
+    # In-process tasks still running when the process exits cleanly are
+    # allowed to finish.
+    atexit.register(registry.queue.close)
+    registry.pm.hook.vexpenses_app_created(registry=registry)
+    return app
+
+
+def main(global_config, **settings):
+    """PasteDeploy app factory: ``use = egg:vexpenses-core``."""
+    return make_app(settings)

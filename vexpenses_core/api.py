@@ -1,0 +1,242 @@
+"""HTTP basics for every API route: the envelope, errors, request ids, body limits.
+
+Success: ``{"status": true, "message": ..., "data": ...}``.
+Failure: ``{"status": false, "message": ..., "errors": ...}``.
+Every error on an ``/api/`` path is JSON in that envelope, never HTML.
+"""
+
+import datetime
+import json
+import logging
+import re
+import uuid
+
+from pyramid.httpexceptions import HTTPException
+from pyramid.renderers import JSON
+from pyramid.tweens import EXCVIEW
+
+from .logging import install_record_factory, request_id_var
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/"
+REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+# Laravel's wording, which existing clients show to people.
+STATUS_MESSAGES = {
+    400: "Bad request.",
+    401: "Unauthenticated.",
+    403: "This action is unauthorized.",
+    404: "Not found.",
+    405: "Method not allowed.",
+    413: "The request body is too large.",
+    415: "Unsupported media type.",
+    422: "The given data was invalid.",
+    429: "Too many attempts.",
+    500: "Server error.",
+}
+
+
+class APIError(Exception):
+    """An error answered in the envelope. Raise it from views and services."""
+
+    status = 400
+
+    def __init__(self, message=None, errors=None, status=None, headers=None):
+        if status is not None:
+            self.status = status
+        self.message = message or STATUS_MESSAGES.get(self.status, "Error.")
+        self.errors = errors if errors is not None else self.message
+        self.headers = headers or {}
+        super().__init__(self.message)
+
+
+class ValidationError(APIError):
+    """422: ``errors`` maps each field to a list of messages."""
+
+    status = 422
+
+    def __init__(self, errors, message=None):
+        super().__init__(message or STATUS_MESSAGES[422], errors)
+
+
+class NotFound(APIError):
+    status = 404
+
+
+class RequestTooLarge(APIError):
+    status = 413
+
+
+def success(request, message, data=None, status=200):
+    """Return the success envelope, setting the response status."""
+    request.response.status_int = status
+    return {"status": True, "message": message, "data": data}
+
+
+def failure_body(message, errors):
+    return {"status": False, "message": message, "errors": errors}
+
+
+def json_body(request):
+    """The request's JSON object, or a 422 when the body is not one.
+
+    An empty body counts as ``{}`` so that validation can name the missing
+    fields; form-encoded bodies are accepted too, as Laravel clients send them.
+    """
+    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return {key: value for key, value in request.POST.items() if isinstance(value, str)}
+    raw = request.body
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationError({"body": ["The request body is not valid JSON."]}) from None
+    if not isinstance(data, dict):
+        raise ValidationError({"body": ["The request body must be a JSON object."]})
+    return data
+
+
+def is_api_request(request):
+    return request.path_info.startswith(API_PREFIX)
+
+
+def _error_response(request, status, message, errors, headers=None):
+    response = request.response
+    response.status_int = status
+    response.content_type = "application/json"
+    response.charset = "utf-8"
+    response.text = json.dumps(failure_body(message, errors))
+    for name, value in (headers or {}).items():
+        response.headers[name] = str(value)
+    return response
+
+
+def api_error_view(exc, request):
+    return _error_response(request, exc.status, exc.message, exc.errors, exc.headers)
+
+
+def http_exception_view(exc, request):
+    """Pyramid's own HTTP errors (404, 403, 405...), in the envelope on API paths."""
+    if not is_api_request(request):
+        return exc
+    status = exc.status_int
+    if status == 404 and request.matched_route is not None and _method_mismatch(request):
+        allowed = _allowed_methods(request)
+        return _error_response(
+            request, 405, STATUS_MESSAGES[405], STATUS_MESSAGES[405],
+            {"Allow": ", ".join(allowed)} if allowed else None,
+        )
+    if status == 403 and request.authenticated_userid is None:
+        status = 401
+    message = STATUS_MESSAGES.get(status) or exc.title
+    headers = {"Retry-After": exc.headers["Retry-After"]} if "Retry-After" in exc.headers else {}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return _error_response(request, status, message, message, headers)
+
+
+def _method_mismatch(request):
+    from pyramid.exceptions import PredicateMismatch
+
+    return isinstance(request.exception, PredicateMismatch)
+
+
+def _allowed_methods(request):
+    name = request.matched_route.name
+    methods = set()
+    for item in request.registry.introspector.get_category("views") or []:
+        view = item["introspectable"]
+        if view["route_name"] == name:
+            found = view["request_methods"]
+            if found:
+                methods.update([found] if isinstance(found, str) else found)
+    return sorted(methods)
+
+
+def server_error_view(exc, request):
+    """Anything unexpected: a generic 500, with the details only in the log."""
+    log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+    if is_api_request(request):
+        return _error_response(request, 500, STATUS_MESSAGES[500], STATUS_MESSAGES[500])
+    response = request.response
+    response.status_int = 500
+    response.content_type = "text/plain"
+    response.text = "Server error."
+    return response
+
+
+def request_id_tween_factory(handler, registry):
+    """Accept a sane ``X-Request-ID`` or make one; echo it and log with it."""
+
+    def tween(request):
+        environ = request.environ
+        request_id = environ.get("vexpenses.request_id")
+        if request_id is None:
+            given = request.headers.get(REQUEST_ID_HEADER, "")
+            request_id = given if _REQUEST_ID_RE.match(given) else uuid.uuid4().hex
+            environ["vexpenses.request_id"] = request_id
+        token = request_id_var.set(request_id)
+        try:
+            response = handler(request)
+        finally:
+            request_id_var.reset(token)
+        response.headers[REQUEST_ID_HEADER] = request_id
+        return response
+
+    return tween
+
+
+def body_limit(view, info):
+    """Refuse bodies above the limit with a 413 before the view reads them.
+
+    A view may raise the limit for itself with ``max_body_bytes=...``.
+    """
+    if info.exception_only:
+        return view
+    limit = info.options.get("max_body_bytes") or info.registry.settings[
+        "vexpenses.max_body_bytes"
+    ]
+
+    def wrapper(context, request):
+        length = request.content_length
+        if length is not None and length > limit:
+            raise RequestTooLarge(f"The request body may be at most {limit} bytes.")
+        if length is None and request.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            data = request.body_file_raw.read(limit + 1)
+            if len(data) > limit:
+                raise RequestTooLarge(f"The request body may be at most {limit} bytes.")
+            request.body = data
+        return view(context, request)
+
+    return wrapper
+
+
+body_limit.options = ("max_body_bytes",)
+
+
+def isoformat(value):
+    """Laravel's timestamp format: ``2024-01-31T12:00:00.000000Z``, in UTC."""
+    if value.tzinfo is not None:
+        value = value.astimezone(datetime.UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _request_id(request):
+    return request.environ.get("vexpenses.request_id")
+
+
+def includeme(config):
+    install_record_factory()
+    renderer = JSON()
+    renderer.add_adapter(datetime.datetime, lambda value, request: isoformat(value))
+    renderer.add_adapter(datetime.date, lambda value, request: value.isoformat())
+    config.add_renderer("json", renderer)
+    config.add_request_method(_request_id, "request_id", reify=True)
+    config.add_tween("vexpenses_core.api.request_id_tween_factory", over=EXCVIEW)
+    config.add_view_deriver(body_limit)
+    config.add_exception_view(api_error_view, context=APIError)
+    config.add_exception_view(http_exception_view, context=HTTPException)
+    config.add_exception_view(server_error_view, context=Exception)

@@ -1,0 +1,133 @@
+"""Taskiq brokers chosen by settings.
+
+``redis``: a Redis stream with a consumer group. A message is acknowledged
+only after its task has finished, so a task whose worker died is delivered
+again to another worker (at-least-once).
+
+``inprocess``: tasks run in a thread pool of the web process itself, so the
+embedded default needs no server.
+"""
+
+import asyncio
+import logging
+
+from redis.asyncio import Redis
+from taskiq import InMemoryBroker
+from taskiq.acks import AckableMessage
+from taskiq_redis import RedisStreamBroker
+
+log = logging.getLogger(__name__)
+
+
+class ReliableRedisStreamBroker(RedisStreamBroker):
+    """taskiq-redis's stream broker, with two fixes for at-least-once delivery.
+
+    - Messages left pending by a dead worker are reclaimed on a timer, not
+      only after new messages arrive: the upstream ``listen`` skips the
+      reclaim step whenever the stream is idle.
+    - While a task runs, its worker claims the message again every third of
+      the redelivery timeout, which resets the message's idle time: a task
+      that runs longer than the timeout is never handed to a second worker
+      while the first is still alive.
+    """
+
+    def __init__(self, url, *, redelivery_seconds=60, **kwargs):
+        kwargs.setdefault("xread_count", 1)
+        kwargs.setdefault("xread_block", 1000)
+        super().__init__(
+            url,
+            idle_timeout=int(redelivery_seconds * 1000),
+            unacknowledged_lock_timeout=max(redelivery_seconds, 5),
+            **kwargs,
+        )
+        self.redelivery_seconds = redelivery_seconds
+        self._in_flight = {}  # message id -> stream
+        self._heartbeat = None
+
+    async def startup(self):
+        await super().startup()
+        if self.is_worker_process and self._heartbeat is None:
+            self._heartbeat = asyncio.create_task(self._keep_claimed())
+
+    async def shutdown(self):
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            self._heartbeat = None
+        await super().shutdown()
+
+    def _ack_generator(self, id, queue_name):
+        self._in_flight[id] = queue_name
+        ack = super()._ack_generator(id, queue_name)
+
+        async def _ack():
+            await ack()
+            self._in_flight.pop(id, None)
+
+        return _ack
+
+    async def _keep_claimed(self):
+        interval = max(self.redelivery_seconds / 3, 0.2)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                async with Redis(connection_pool=self.connection_pool) as conn:
+                    for msg_id, stream in list(self._in_flight.items()):
+                        await conn.xclaim(
+                            stream, self.consumer_group_name, self.consumer_name,
+                            min_idle_time=0, message_ids=[msg_id], justid=True,
+                        )
+            except Exception:  # keep beating; the next round may reach Redis
+                log.warning("could not renew claims on running tasks", exc_info=True)
+
+    async def listen(self):
+        async with Redis(connection_pool=self.connection_pool) as conn:
+            while True:
+                for message in await self._reclaim(conn):
+                    yield message
+                fetched = await conn.xreadgroup(
+                    self.consumer_group_name,
+                    self.consumer_name,
+                    {self.queue_name: ">"},
+                    block=self.block,
+                    noack=False,
+                    count=self.count,
+                )
+                for stream, messages in fetched or []:
+                    for msg_id, data in messages:
+                        yield AckableMessage(
+                            data=data[b"data"],
+                            ack=self._ack_generator(id=msg_id, queue_name=stream),
+                        )
+
+    async def _reclaim(self, conn):
+        _, claimed, _ = await conn.xautoclaim(
+            self.queue_name,
+            self.consumer_group_name,
+            self.consumer_name,
+            min_idle_time=self.idle_timeout,
+            count=self.count or 1,
+        )
+        messages = []
+        for msg_id, data in claimed:
+            if not data:  # deleted from the stream meanwhile
+                continue
+            log.warning("redelivering task message %s left by a stopped worker", msg_id)
+            messages.append(
+                AckableMessage(
+                    data=data[b"data"],
+                    ack=self._ack_generator(id=msg_id, queue_name=self.queue_name),
+                )
+            )
+        return messages
+
+
+def make_broker(settings):
+    """Return the broker that the settings ask for."""
+    if settings["vexpenses.tasks.broker"] == "redis":
+        return ReliableRedisStreamBroker(
+            settings["vexpenses.redis_url"],
+            queue_name=settings["vexpenses.tasks.queue"],
+            consumer_group_name=settings["vexpenses.tasks.queue"] + ":workers",
+            redelivery_seconds=settings["vexpenses.tasks.redelivery_seconds"],
+        )
+    return InMemoryBroker(sync_tasks_pool_size=settings["vexpenses.worker.threads"])

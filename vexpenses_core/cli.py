@@ -1,0 +1,107 @@
+"""The ``vexpenses`` console script.
+
+Subcommands come from the core and from every installed plugin through
+``vexpenses_add_commands``; a command that needs the app loads CONFIG with
+:func:`bootstrap_app`.
+"""
+
+import argparse
+import logging
+import sys
+
+from pyramid.paster import bootstrap, setup_logging
+
+from .plugins import build_plugin_manager, installed_plugins
+from .settings import ConfigurationError
+
+log = logging.getLogger(__name__)
+
+
+def bootstrap_app(config_uri, require_plugin=None):
+    """Load CONFIG like ``pserve`` does and return its environment dict.
+
+    ``env["registry"]`` holds settings, the plugin manager and services;
+    ``env["request"]`` is a request for scripts; call ``env["closer"]()``
+    when done. With ``require_plugin``, refuse to go on when that plugin is
+    not enabled in CONFIG.
+    """
+    setup_logging(config_uri)
+    env = bootstrap(config_uri)
+    if require_plugin and not env["registry"].pm.has_plugin(require_plugin):
+        env["closer"]()
+        raise ConfigurationError(
+            f"plugin {require_plugin!r} is not enabled in {config_uri}: "
+            f"add it to vexpenses.plugins"
+        )
+    return env
+
+
+def cmd_migrate(args):
+    from .migrate import upgrade
+
+    env = bootstrap_app(args.config_uri)
+    try:
+        upgrade(env["registry"])
+    finally:
+        env["closer"]()
+    print("database is up to date")
+
+
+def cmd_worker(args):
+    from .worker import run_supervisor
+
+    return run_supervisor(args.config_uri, args.workers)
+
+
+def add_core_commands(subparsers):
+    migrate = subparsers.add_parser(
+        "migrate",
+        help="apply the database migrations of the core and every enabled plugin",
+        description="Upgrade the database to the newest revision of the core and of "
+        "every plugin enabled in CONFIG. Safe to run again.",
+    )
+    migrate.add_argument("config_uri", metavar="CONFIG", help="ini file, e.g. production.ini")
+    migrate.set_defaults(func=cmd_migrate)
+
+    worker = subparsers.add_parser(
+        "worker",
+        help="run background task worker processes",
+        description="Start N worker processes that load CONFIG and its plugins and run "
+        "tasks from Redis. A worker that dies is replaced; its unfinished task is "
+        "delivered again to another worker. SIGTERM or Ctrl-C stops them gracefully.",
+    )
+    worker.add_argument("config_uri", metavar="CONFIG", help="ini file, e.g. production.ini")
+    worker.add_argument("--workers", "-w", type=int, default=2, metavar="N",
+                        help="number of worker processes (default: 2)")
+    worker.set_defaults(func=cmd_worker)
+
+
+def make_parser():
+    parser = argparse.ArgumentParser(
+        prog="vexpenses",
+        description="Manage a vexpenses service: database migrations, background "
+        "workers, and commands added by installed plugins.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # Every installed plugin may add commands, enabled or not: which plugins
+    # are enabled depends on the CONFIG given to the command itself.
+    pm = build_plugin_manager(list(installed_plugins()))
+    pm.hook.vexpenses_add_commands(subparsers=subparsers)
+    return parser
+
+
+def main(argv=None):
+    try:
+        parser = make_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        return args.func(args) or 0
+    except ConfigurationError as exc:
+        print(f"vexpenses: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""Database: one engine per process, a session per request joined to its transaction.
+
+The same code runs on SQLite (the embedded default) and MySQL/MariaDB.
+"""
+
+import datetime
+import os
+
+import transaction
+import zope.sqlalchemy
+from pyramid_retry import mark_error_retryable
+from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import DeclarativeBase, sessionmaker
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.types import TypeDecorator
+
+# Stable constraint names, so that Alembic migrations mean the same thing on
+# SQLite and MySQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Base(DeclarativeBase):
+    """Declarative base for the core and every plugin."""
+
+    metadata = metadata
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored as naive UTC, handed out as an aware UTC datetime.
+
+    SQLite has no time zones and MySQL's DATETIME drops them, so the one
+    convention both agree on is naive UTC in the column.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(datetime.UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None:
+            value = value.replace(tzinfo=datetime.UTC)
+        return value
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.UTC)
+
+
+# MySQL errors after which the whole transaction may safely be run again:
+# 1213 deadlock, 1205 lock wait timeout.
+RETRYABLE_MYSQL_ERRORS = {1213, 1205}
+
+
+def is_sqlite(url):
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def make_engine(url, **kwargs):
+    """Create an engine with the settings each backend needs."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            # One shared connection, or every connection sees its own empty db.
+            kwargs.setdefault("poolclass", StaticPool)
+        else:
+            os.makedirs(os.path.dirname(os.path.abspath(parsed.database)), exist_ok=True)
+        kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
+        engine = create_engine(parsed, **kwargs)
+        event.listen(engine, "connect", _sqlite_on_connect)
+        # pysqlite's own transaction handling breaks SAVEPOINT; do it ourselves.
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        return engine
+    if backend == "mysql":
+        if "charset" not in parsed.query:
+            parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+        kwargs.setdefault("pool_pre_ping", True)
+        kwargs.setdefault("pool_recycle", 3600)
+        engine = create_engine(parsed, **kwargs)
+        event.listen(engine, "handle_error", _mark_mysql_retryable)
+        return engine
+    return create_engine(parsed, **kwargs)
+
+
+def _sqlite_on_connect(dbapi_connection, connection_record):
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers go on while a writer writes; the busy timeout makes a
+    # second writer (a web thread and an in-process job) wait instead of fail.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _mark_mysql_retryable(context):
+    orig = context.original_exception
+    code = orig.args[0] if getattr(orig, "args", None) else None
+    if code in RETRYABLE_MYSQL_ERRORS and context.sqlalchemy_exception is not None:
+        mark_error_retryable(context.sqlalchemy_exception)
+
+
+def is_retryable(exc, manager=None):
+    """True when a failed transaction may be run again from the start."""
+    from pyramid_retry import IRetryableError
+
+    if IRetryableError.providedBy(exc):
+        return True
+    if manager is not None:
+        try:
+            return bool(manager._retryable(type(exc), exc))
+        except Exception:  # a data manager that cannot tell
+            return False
+    return False
+
+
+def get_session_factory(engine):
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def get_tm_session(session_factory, transaction_manager, request=None):
+    """Return a session joined to ``transaction_manager``.
+
+    Commit and abort go through the transaction manager, never the session.
+    """
+    dbsession = session_factory(info={"request": request})
+    zope.sqlalchemy.register(dbsession, transaction_manager=transaction_manager)
+    return dbsession
+
+
+def includeme(config):
+    """Wire pyramid_tm, pyramid_retry and ``request.dbsession``.
+
+    ``registry.dbengine`` and ``registry.dbsession_factory`` are shared by the
+    web process and tasks.  Tests may put their own session in the WSGI
+    environ as ``app.dbsession``.
+    """
+    settings = config.get_settings()
+    settings["tm.manager_hook"] = "pyramid_tm.explicit_manager"
+    settings.setdefault("retry.attempts", 3)
+    config.include("pyramid_tm")
+    config.include("pyramid_retry")
+
+    registry = config.registry
+    if getattr(registry, "dbengine", None) is None:
+        registry.dbengine = make_engine(settings["vexpenses.database_url"])
+        registry.dbsession_factory = get_session_factory(registry.dbengine)
+
+    def dbsession(request):
+        session = request.environ.get("app.dbsession")
+        if session is None:
+            session = get_tm_session(
+                request.registry.dbsession_factory, request.tm, request=request
+            )
+        return session
+
+    config.add_request_method(dbsession, reify=True)
+
+
+def new_transaction_manager():
+    return transaction.TransactionManager(explicit=True)

@@ -1,0 +1,95 @@
+"""A paginator shaped like Laravel's ``LengthAwarePaginator``.
+
+Clients of the original app read ``current_page``, ``last_page``,
+``links`` and friends; this builds exactly that from a page of items and a
+total, keeping the request's filters in every URL.
+"""
+
+import math
+from urllib.parse import urlencode
+
+PER_PAGE = 10
+ON_EACH_SIDE = 3
+
+
+def page_number(request, name="page"):
+    """The requested page; anything that is not a positive integer is page 1, as in Laravel."""
+    try:
+        page = int(request.params.get(name, 1))
+    except (TypeError, ValueError):
+        return 1
+    return page if page >= 1 else 1
+
+
+def offset_for(page, per_page=PER_PAGE):
+    return (page - 1) * per_page
+
+
+class Paginator:
+    def __init__(self, request, items, total, page, per_page=PER_PAGE, filters=None):
+        """``filters`` are the query parameters that every page URL keeps."""
+        self.items = list(items)
+        self.total = total
+        self.page = page
+        self.per_page = per_page
+        self.path = request.application_url + request.path_info
+        self.filters = {k: v for k, v in (filters or {}).items() if v not in (None, "")}
+        self.last_page = max(math.ceil(total / per_page), 1)
+
+    def url(self, page):
+        return f"{self.path}?{urlencode({**self.filters, 'page': page})}"
+
+    def to_dict(self):
+        count = len(self.items)
+        first = offset_for(self.page, self.per_page) + 1
+        return {
+            "current_page": self.page,
+            "data": self.items,
+            "first_page_url": self.url(1),
+            "from": first if count else None,
+            "last_page": self.last_page,
+            "last_page_url": self.url(self.last_page),
+            "links": self.links(),
+            "next_page_url": self.url(self.page + 1) if self.page < self.last_page else None,
+            "path": self.path,
+            "per_page": self.per_page,
+            "prev_page_url": self.url(self.page - 1) if self.page > 1 else None,
+            "to": first + count - 1 if count else None,
+            "total": self.total,
+        }
+
+    def links(self):
+        links = [
+            {
+                "url": self.url(self.page - 1) if self.page > 1 else None,
+                "label": "&laquo; Previous",
+                "active": False,
+            }
+        ]
+        for part in self._window():
+            if part is None:
+                links.append({"url": None, "label": "...", "active": False})
+            else:
+                links.append(
+                    {"url": self.url(part), "label": str(part), "active": part == self.page}
+                )
+        links.append(
+            {
+                "url": self.url(self.page + 1) if self.page < self.last_page else None,
+                "label": "Next &raquo;",
+                "active": False,
+            }
+        )
+        return links
+
+    def _window(self):
+        """Page numbers to show, ``None`` standing for "...", as Laravel's UrlWindow."""
+        last, current, side = self.last_page, self.page, ON_EACH_SIDE
+        window = side * 2
+        if last < window + 8:
+            return list(range(1, last + 1))
+        if current <= window:
+            return [*range(1, window + 3), None, last - 1, last]
+        if current > last - window:
+            return [1, 2, None, *range(last - (window + 2), last + 1)]
+        return [1, 2, None, *range(current - side, current + side + 1), None, last - 1, last]

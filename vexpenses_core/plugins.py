@@ -1,0 +1,95 @@
+"""Finding, enabling and managing plugins.
+
+Installed plugins announce themselves through the entry-point group
+``vexpenses.plugins``; the entry-point name is the plugin's short name.
+Only the names listed in ``vexpenses.plugins`` are loaded.
+"""
+
+import importlib.metadata
+
+import pluggy
+
+from . import hookspecs
+from .settings import ConfigurationError
+
+ENTRY_POINT_GROUP = "vexpenses.plugins"
+
+# The core's own hookimpls are a plugin like any other, always enabled.
+BUILTIN_PLUGINS = {"core": "vexpenses_core.core_plugin"}
+
+
+def installed_plugins():
+    """Return ``{short name: entry point}`` for every installed plugin."""
+    found = {}
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(ep.name, ep)
+    return found
+
+
+def build_plugin_manager(enabled, installed=None):
+    """Make a plugin manager holding the core and the ``enabled`` plugins.
+
+    :param enabled: short names, in the order given by the operator.
+    :param installed: mapping of name to entry point (defaults to
+        :func:`installed_plugins`); tests pass their own.
+    :raises ConfigurationError: for a name that is not installed, or a
+        plugin with a hookimpl that matches no hookspec.
+    """
+    installed = installed_plugins() if installed is None else installed
+    unknown = [name for name in enabled if name not in installed]
+    if unknown:
+        available = ", ".join(sorted(installed)) or "none"
+        raise ConfigurationError(
+            f"Unknown plugin(s) in vexpenses.plugins: {', '.join(unknown)}. "
+            f"Installed plugins: {available}."
+        )
+
+    pm = pluggy.PluginManager("vexpenses")
+    pm.add_hookspecs(hookspecs)
+    for name, module in BUILTIN_PLUGINS.items():
+        pm.register(importlib.import_module(module), name=name)
+    # Where each plugin came from, for introspection.
+    pm.vexpenses_dists = {name: ("vexpenses-core", _version("vexpenses-core"))
+                          for name in BUILTIN_PLUGINS}
+    for name in dict.fromkeys(enabled):
+        ep = installed[name]
+        pm.register(ep.load(), name=name)
+        dist = getattr(ep, "dist", None)
+        pm.vexpenses_dists[name] = (
+            (dist.metadata["Name"], dist.version) if dist is not None else (None, None)
+        )
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise ConfigurationError(f"A plugin implements an unknown hook: {exc}") from exc
+    return pm
+
+
+def plugin_info(pm):
+    """Describe the loaded plugins for introspection: name, version, hooks."""
+    result = []
+    for name, plugin in pm.list_name_plugin():
+        project, version = pm.vexpenses_dists.get(name, (None, None))
+        hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
+        result.append({"name": name, "project": project, "version": version, "hooks": hooks})
+    return result
+
+
+def _version(dist_name):
+    try:
+        return importlib.metadata.version(dist_name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def includeme(config):
+    """Build the plugin manager from settings and expose it.
+
+    ``registry.pm`` and ``request.pm`` give the manager. Including twice
+    keeps the first manager.
+    """
+    registry = config.registry
+    if getattr(registry, "pm", None) is None:
+        settings = registry.settings
+        registry.pm = build_plugin_manager(settings["vexpenses.plugins"])
+    config.add_request_method(lambda request: request.registry.pm, "pm", reify=True)

@@ -1,0 +1,132 @@
+"""Settings: defaults, environment overrides and start-up checks.
+
+Every setting an operator may need is listed in ``ENV_SETTINGS``. Its
+environment variable, when set (even to an empty string), wins over the ini
+file, so that containers can be configured without editing files.
+"""
+
+import os
+
+from pyramid.settings import asbool, aslist
+
+#: setting name -> environment variable
+ENV_SETTINGS = {
+    "vexpenses.env": "VEXPENSES_ENV",
+    "vexpenses.database_url": "VEXPENSES_DATABASE_URL",
+    "vexpenses.redis_url": "VEXPENSES_REDIS_URL",
+    "vexpenses.plugins": "VEXPENSES_PLUGINS",
+    "vexpenses.jwt_secret": "VEXPENSES_JWT_SECRET",
+    "vexpenses.base_url": "VEXPENSES_BASE_URL",
+    "vexpenses.upload_dir": "VEXPENSES_UPLOAD_DIR",
+    "vexpenses.auto_migrate": "VEXPENSES_AUTO_MIGRATE",
+    "vexpenses.tasks.broker": "VEXPENSES_TASK_BROKER",
+    "vexpenses.tasks.queue": "VEXPENSES_TASK_QUEUE",
+    "vexpenses.tasks.redelivery_seconds": "VEXPENSES_TASK_REDELIVERY_SECONDS",
+    "vexpenses.worker.threads": "VEXPENSES_WORKER_THREADS",
+    "vexpenses.max_body_bytes": "VEXPENSES_MAX_BODY_BYTES",
+    "vexpenses.access_token_seconds": "VEXPENSES_ACCESS_TOKEN_SECONDS",
+}
+
+DEFAULTS = {
+    "vexpenses.env": "development",
+    "vexpenses.database_url": "sqlite:///vexpenses.sqlite",
+    "vexpenses.redis_url": "",
+    "vexpenses.plugins": "",
+    "vexpenses.jwt_secret": "",
+    "vexpenses.base_url": "http://localhost:6543",
+    "vexpenses.upload_dir": "var/uploads",
+    "vexpenses.auto_migrate": "false",
+    "vexpenses.tasks.broker": "",
+    "vexpenses.tasks.queue": "vexpenses:tasks",
+    "vexpenses.tasks.redelivery_seconds": "60",
+    "vexpenses.worker.threads": "2",
+    "vexpenses.max_body_bytes": str(1024 * 1024),
+    "vexpenses.access_token_seconds": "900",
+}
+
+# Used only outside production, so that the embedded default starts with no
+# set-up.  Tokens signed with it are worthless anywhere else.
+DEVELOPMENT_SECRET = "vexpenses-development-secret-do-not-use-in-production"
+
+
+class ConfigurationError(Exception):
+    """A setting is missing or wrong; the message says which and how to fix it."""
+
+
+def normalize_settings(settings, environ=None):
+    """Return a copy of ``settings`` with defaults, env overrides and parsed values.
+
+    Idempotent: normalising twice gives the same result.
+    """
+    environ = os.environ if environ is None else environ
+    result = dict(DEFAULTS)
+    result.update(settings or {})
+    for name, var in ENV_SETTINGS.items():
+        if var in environ:
+            result[name] = environ[var]
+
+    env = result["vexpenses.env"].strip().lower()
+    if env not in ("development", "testing", "production"):
+        raise ConfigurationError(
+            f"vexpenses.env (VEXPENSES_ENV) must be development, testing or production, "
+            f"not {env!r}"
+        )
+    result["vexpenses.env"] = env
+    result["vexpenses.plugins"] = aslist(result["vexpenses.plugins"])
+    result["vexpenses.auto_migrate"] = asbool(result["vexpenses.auto_migrate"])
+    for name in (
+        "vexpenses.tasks.redelivery_seconds",
+        "vexpenses.worker.threads",
+        "vexpenses.max_body_bytes",
+        "vexpenses.access_token_seconds",
+    ):
+        result[name] = _positive_int(name, result[name])
+    result["vexpenses.redis_url"] = result["vexpenses.redis_url"].strip()
+    result["vexpenses.base_url"] = result["vexpenses.base_url"].rstrip("/")
+
+    broker = result["vexpenses.tasks.broker"].strip().lower()
+    if not broker:
+        broker = "redis" if result["vexpenses.redis_url"] else "inprocess"
+    if broker not in ("redis", "inprocess"):
+        raise ConfigurationError(
+            f"vexpenses.tasks.broker (VEXPENSES_TASK_BROKER) must be redis or inprocess, "
+            f"not {broker!r}"
+        )
+    if broker == "redis" and not result["vexpenses.redis_url"]:
+        raise ConfigurationError(
+            "vexpenses.tasks.broker is redis but no Redis is configured: "
+            "set vexpenses.redis_url or VEXPENSES_REDIS_URL"
+        )
+    result["vexpenses.tasks.broker"] = broker
+
+    _check_secret(result)
+    return result
+
+
+def _positive_int(name, value):
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if number <= 0:
+        raise ConfigurationError(f"{name} must be a positive whole number, not {value!r}")
+    return number
+
+
+def _check_secret(settings):
+    secret = settings["vexpenses.jwt_secret"]
+    if settings["vexpenses.env"] == "production":
+        if not secret:
+            raise ConfigurationError(
+                "vexpenses.jwt_secret is not set. In production every token is signed "
+                "with it: set VEXPENSES_JWT_SECRET to a random string of 32 characters "
+                "or more, e.g. the output of "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
+            )
+        if len(secret) < 32 or secret == DEVELOPMENT_SECRET:
+            raise ConfigurationError(
+                "vexpenses.jwt_secret (VEXPENSES_JWT_SECRET) is too weak for production: "
+                "use a random string of 32 characters or more."
+            )
+    elif not secret:
+        settings["vexpenses.jwt_secret"] = DEVELOPMENT_SECRET

@@ -1,0 +1,253 @@
+"""Background tasks: defining them, sending them from sync code, running them.
+
+A plugin defines a task with :func:`task` and returns it from the
+``vexpenses_tasks`` hook. A view sends it with ``request.enqueue(fn, ...)``:
+the message leaves only after the request's transaction commits, and only
+plain values (ids, strings, numbers, lists and dicts of them) may cross.
+
+A task runs with a request made for it (``request.dbsession``,
+``request.redis``, ``request.pm``, ``request.enqueue``) and its own
+transaction, committed when it returns, aborted when it raises, and run again
+on a MySQL deadlock or lock-wait timeout.
+"""
+
+import asyncio
+import dataclasses
+import functools
+import logging
+import threading
+import uuid
+
+from pyramid.request import Request
+from pyramid.scripting import prepare
+from taskiq import InMemoryBroker
+from taskiq.kicker import AsyncKicker
+from transaction.interfaces import NoTransaction
+
+from .broker import make_broker
+from .db import is_retryable, new_transaction_manager
+from .logging import request_id_var
+from .settings import ConfigurationError
+
+log = logging.getLogger(__name__)
+
+#: How often a task is run again after a retryable database error.
+DB_ATTEMPTS = 3
+
+PLAIN_SCALARS = (str, int, float, bool, type(None))
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    func: object
+
+
+def task(func=None, *, name=None):
+    """Mark ``func(request, *args, **kwargs)`` as a background task.
+
+    ``name`` defaults to ``module:function``; plugins should use
+    ``<plugin>.<verb>`` so that the name survives refactoring. The function
+    is returned unchanged, so it can still be called directly in tests.
+    """
+
+    def mark(fn):
+        fn.vexpenses_task = TaskSpec(name or f"{fn.__module__}:{fn.__qualname__}", fn)
+        return fn
+
+    return mark(func) if func is not None else mark
+
+
+def task_name(task_or_name):
+    if isinstance(task_or_name, str):
+        return task_or_name
+    spec = getattr(task_or_name, "vexpenses_task", None)
+    if spec is None:
+        raise TypeError(f"{task_or_name!r} is not a task: decorate it with vexpenses_core.task")
+    return spec.name
+
+
+def check_plain(value, where="argument"):
+    """Refuse anything but plain JSON-like values: ORM objects must not cross."""
+    if isinstance(value, PLAIN_SCALARS):
+        return
+    if isinstance(value, list | tuple):
+        for item in value:
+            check_plain(item, where)
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"task {where}: dict keys must be strings, not {key!r}")
+            check_plain(item, where)
+        return
+    raise TypeError(
+        f"task {where}: {type(value).__name__} cannot cross the queue; "
+        f"pass ids and plain values instead"
+    )
+
+
+class TaskQueue:
+    """The one bridge from sync code to taskiq's async ``kiq``.
+
+    Owns an event loop in a background thread (in the web process) or uses
+    the worker's own loop (in a worker process). Thread-safe.
+    """
+
+    def __init__(self, registry, broker):
+        self.registry = registry
+        self.broker = broker
+        self._loop = None
+        self._thread = None
+        self._lock = threading.Lock()
+        self._started = False
+
+    @property
+    def in_process(self):
+        return isinstance(self.broker, InMemoryBroker)
+
+    def use_loop(self, loop):
+        """Send through ``loop`` instead of a private thread (worker processes)."""
+        self._loop = loop
+        self._started = True
+
+    def _ensure_loop(self):
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=loop.run_forever, name="vexpenses-task-bridge", daemon=True
+                )
+                thread.start()
+                self._loop, self._thread = loop, thread
+            if not self._started:
+                asyncio.run_coroutine_threadsafe(self.broker.startup(), self._loop).result(30)
+                self._started = True
+        return self._loop
+
+    def send(self, task, *args, **kwargs):
+        """Send now, whatever the transaction; returns taskiq's task id."""
+        name = task_name(task)
+        check_plain(list(args), "arguments")
+        check_plain(kwargs, "keyword arguments")
+        if self.broker.find_task(name) is None:
+            raise LookupError(f"no task named {name!r} is registered; is its plugin enabled?")
+        labels = {"request_id": request_id_var.get() or ""}
+        kicker = AsyncKicker(name, self.broker, labels)
+        loop = self._ensure_loop()
+        future = asyncio.run_coroutine_threadsafe(kicker.kiq(*args, **kwargs), loop)
+        return future.result(30).task_id
+
+    def enqueue(self, request, task, *args, **kwargs):
+        """Send once ``request``'s transaction commits; nothing if it aborts."""
+        name = task_name(task)
+        check_plain(list(args), "arguments")
+        check_plain(kwargs, "keyword arguments")
+        try:
+            txn = request.tm.get()
+        except NoTransaction:
+            return self.send(name, *args, **kwargs)
+        txn.addAfterCommitHook(self._after_commit, args=(name, args, kwargs))
+        return None
+
+    def _after_commit(self, committed, name, args, kwargs):
+        if not committed:
+            return
+        try:
+            self.send(name, *args, **kwargs)
+        except Exception:
+            # The data is committed but the task is lost: say so loudly.
+            log.exception("could not send task %s after commit", name)
+
+    def drain(self, timeout=30):
+        """Wait for in-process tasks to finish (embedded default, tests, exit)."""
+        if not self.in_process or self._loop is None:
+            return True
+
+        async def wait():
+            while self.broker._running_tasks:
+                await asyncio.gather(*list(self.broker._running_tasks), return_exceptions=True)
+
+        try:
+            asyncio.run_coroutine_threadsafe(wait(), self._loop).result(timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    def close(self):
+        if self._thread is None:
+            return
+        self.drain()
+        if self._started:
+            asyncio.run_coroutine_threadsafe(self.broker.shutdown(), self._loop).result(30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop = self._thread = None
+        self._started = False
+
+
+def make_task_request(registry, request_id=None):
+    """A request for code running outside HTTP, with its own transaction."""
+    base_url = registry.settings["vexpenses.base_url"]
+    request = Request.blank("/", base_url=base_url)
+    request.registry = registry
+    request.tm = new_transaction_manager()
+    request.environ["vexpenses.request_id"] = request_id or f"task-{uuid.uuid4().hex}"
+    return request
+
+
+def run_task(registry, func, args, kwargs, request_id=None):
+    """Run ``func(request, *args, **kwargs)`` in its own transaction.
+
+    The same code path as a view: a request with ``dbsession`` joined to a
+    transaction manager. Retried from the start on retryable DB errors.
+    """
+    for attempt in range(1, DB_ATTEMPTS + 1):
+        request = make_task_request(registry, request_id)
+        env = prepare(request=request, registry=registry)
+        token = request_id_var.set(request.request_id)
+        tm = request.tm
+        try:
+            tm.begin()
+            try:
+                result = func(request, *args, **kwargs)
+                tm.commit()
+                return result
+            except Exception as exc:
+                tm.abort()
+                if attempt < DB_ATTEMPTS and is_retryable(exc, tm):
+                    log.warning("task %s hit a retryable error, attempt %d", func, attempt)
+                    continue
+                raise
+        finally:
+            request_id_var.reset(token)
+            env["closer"]()
+
+
+def register_tasks(registry, tasks):
+    """Register task functions on the registry's broker, each wrapped by :func:`run_task`."""
+    broker = registry.queue.broker
+    for fn in tasks:
+        spec = fn.vexpenses_task
+        if broker.find_task(spec.name) is not None:
+            raise ConfigurationError(f"two tasks are named {spec.name!r}")
+
+        def runner(*args, __spec=spec, **kwargs):
+            return run_task(registry, __spec.func, args, kwargs)
+
+        functools.update_wrapper(runner, spec.func)
+        del runner.__wrapped__  # taskiq must see runner's signature, not the task's
+        runner.__annotations__ = {}
+        broker.register_task(runner, task_name=spec.name)
+
+
+def includeme(config):
+    """Create ``registry.queue`` and the ``request.enqueue`` method."""
+    registry = config.registry
+    if getattr(registry, "queue", None) is None:
+        registry.queue = TaskQueue(registry, make_broker(registry.settings))
+
+    def enqueue(request, task, *args, **kwargs):
+        return request.registry.queue.enqueue(request, task, *args, **kwargs)
+
+    config.add_request_method(enqueue, "enqueue")

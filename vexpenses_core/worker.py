@@ -1,0 +1,137 @@
+"""``vexpenses worker``: a supervisor and N worker processes.
+
+Each worker process loads the same CONFIG (settings, plugins, tasks) and
+runs tasks from the Redis stream with ``vexpenses.worker.threads`` threads.
+The supervisor replaces a worker that dies; the task it held is delivered
+again by the broker once its redelivery timeout passes.
+"""
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+import time
+
+from taskiq.receiver import Receiver
+
+from .settings import ConfigurationError
+
+log = logging.getLogger(__name__)
+
+# A worker that dies sooner than this after starting is restarted with a pause,
+# so that a broken config does not spin the CPU.
+FAST_FAILURE_SECONDS = 5
+STOP_GRACE_SECONDS = 30
+
+
+def run_supervisor(config_uri, count):
+    """Start ``count`` worker processes and keep that many alive until signalled."""
+    from .cli import bootstrap_app
+
+    if count < 1:
+        raise ConfigurationError("--workers must be at least 1")
+    # Fail here, once, with a clear message rather than in every child.
+    env = bootstrap_app(config_uri)
+    settings = env["registry"].settings
+    env["closer"]()
+    if settings["vexpenses.tasks.broker"] != "redis":
+        raise ConfigurationError(
+            "workers need a Redis broker: set vexpenses.redis_url (VEXPENSES_REDIS_URL). "
+            "Without Redis, tasks run inside the web process and no worker is needed."
+        )
+
+    ctx = multiprocessing.get_context("spawn")
+    stopping = False
+
+    def stop(signum, frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+    workers = {}  # slot -> (process, started_at)
+
+    def start(slot):
+        process = ctx.Process(
+            target=worker_main, args=(config_uri, slot), name=f"vexpenses-worker-{slot}"
+        )
+        process.start()
+        workers[slot] = (process, time.monotonic())
+        log.info("started worker %d (pid %d)", slot, process.pid)
+
+    for slot in range(count):
+        start(slot)
+    print(f"vexpenses: {count} workers running (supervisor pid {os.getpid()})", flush=True)
+
+    while not stopping:
+        time.sleep(0.2)
+        for slot, (process, started_at) in list(workers.items()):
+            if process.is_alive() or stopping:
+                continue
+            log.warning("worker %d (pid %d) exited with code %s; replacing it",
+                        slot, process.pid, process.exitcode)
+            if time.monotonic() - started_at < FAST_FAILURE_SECONDS:
+                time.sleep(1)
+            start(slot)
+
+    log.info("stopping %d workers", len(workers))
+    for process, _ in workers.values():
+        if process.is_alive():
+            process.terminate()
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for process, _ in workers.values():
+        process.join(max(deadline - time.monotonic(), 0))
+        if process.is_alive():
+            log.warning("worker pid %d did not stop in time; killing it", process.pid)
+            process.kill()
+            process.join()
+    return 0
+
+
+def worker_main(config_uri, slot):
+    """Entry point of one worker process."""
+    from .cli import bootstrap_app
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides
+    env = bootstrap_app(config_uri)
+    registry = env["registry"]
+    try:
+        asyncio.run(serve(registry))
+    finally:
+        env["closer"]()
+
+
+async def serve(registry, stop_event=None):
+    """Run tasks until SIGTERM (or ``stop_event``), then finish running ones."""
+    queue = registry.queue
+    broker = queue.broker
+    loop = asyncio.get_running_loop()
+    stop_event = stop_event or asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop_event.set)
+
+    broker.is_worker_process = True
+    queue.use_loop(loop)
+    await broker.startup()
+    registry.pm.hook.vexpenses_app_created(registry=registry)
+    threads = registry.settings["vexpenses.worker.threads"]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="vexpenses-task") as pool:
+        receiver = Receiver(
+            broker=broker,
+            executor=pool,
+            validate_params=False,
+            max_async_tasks=threads,
+            max_prefetch=0,
+            propagate_exceptions=True,
+        )
+        listening = asyncio.create_task(receiver.listen(stop_event))
+        await stop_event.wait()
+        # The receiver stops fetching and lets running tasks finish.
+        try:
+            await asyncio.wait_for(listening, STOP_GRACE_SECONDS)
+        except (TimeoutError, asyncio.CancelledError):
+            listening.cancel()
+    await broker.shutdown()
