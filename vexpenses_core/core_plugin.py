@@ -5,7 +5,7 @@ from .hookspecs import hookimpl
 from .openapi import error_response
 
 
-@hookimpl
+@hookimpl(tryfirst=True)  # list the core's commands first in --help
 def vexpenses_add_commands(subparsers):
     cli.add_core_commands(subparsers)
 

@@ -1,0 +1,68 @@
+"""An example third-party plugin, written only against vexpenses' public API.
+
+It greets people: ``POST /api/v1/hello/greetings`` stores a greeting and
+queues the ``hello.greet`` task, which a worker completes.
+"""
+
+from importlib.resources import files
+
+from vexpenses_core import hookimpl
+
+from . import commands, tasks
+
+
+@hookimpl
+def vexpenses_includeme(config):
+    config.include("vexpenses_hello.views")
+
+
+@hookimpl
+def vexpenses_tasks():
+    return [tasks.greet]
+
+
+@hookimpl
+def vexpenses_migration_locations():
+    return [str(files(__name__) / "migrations")]
+
+
+@hookimpl
+def vexpenses_add_commands(subparsers):
+    commands.add_commands(subparsers)
+
+
+@hookimpl
+def vexpenses_openapi(spec):
+    spec["paths"]["/api/v1/hello/greetings"] = {
+        "post": {
+            "summary": "Queue a greeting",
+            "tags": ["hello"],
+            "requestBody": {
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["name"],
+                            "properties": {"name": {"type": "string"},
+                                           "delay": {"type": "number"}},
+                        }
+                    }
+                }
+            },
+            "responses": {"201": {"description": "Greeting queued"}},
+        }
+    }
+    spec["paths"]["/api/v1/hello/greetings/{id}"] = {
+        "get": {
+            "summary": "One greeting",
+            "tags": ["hello"],
+            "parameters": [{"name": "id", "in": "path", "required": True,
+                            "schema": {"type": "integer"}}],
+            "responses": {"200": {"description": "The greeting"}},
+        }
+    }
+
+
+@hookimpl
+def vexpenses_app_created(registry):
+    registry.hello_ready = True

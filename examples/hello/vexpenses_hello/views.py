@@ -1,0 +1,38 @@
+from vexpenses_core.api import NotFound, ValidationError, json_body, success
+
+from . import services, tasks
+from .models import Greeting
+
+
+def create_greeting(request):
+    body = json_body(request)
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ValidationError({"name": ["The name field is required."]})
+    delay = body.get("delay", 0)
+    if not isinstance(delay, int | float) or not 0 <= delay <= 60:
+        raise ValidationError({"delay": ["The delay must be a number from 0 to 60."]})
+    greeting = services.create_greeting(request.dbsession, name.strip()[:100])
+    request.enqueue(tasks.greet, greeting.id, delay=delay)
+    if body.get("fail"):  # lets the tests prove an aborted request sends nothing
+        raise RuntimeError("failing on purpose after queueing a task")
+    return success(request, "Greeting queued", greeting.to_dict(), status=201)
+
+
+def get_greeting(request):
+    try:
+        greeting = request.dbsession.get(Greeting, int(request.matchdict["id"]))
+    except ValueError:
+        greeting = None
+    if greeting is None:
+        raise NotFound()
+    return success(request, "Greeting", greeting.to_dict())
+
+
+def includeme(config):
+    config.add_route("hello.greetings", "/api/v1/hello/greetings")
+    config.add_route("hello.greeting", "/api/v1/hello/greetings/{id}")
+    config.add_view(create_greeting, route_name="hello.greetings", request_method="POST",
+                    renderer="json")
+    config.add_view(get_greeting, route_name="hello.greeting", request_method="GET",
+                    renderer="json")
