@@ -82,7 +82,10 @@ def make_engine(url, **kwargs):
         engine = create_engine(parsed, **kwargs)
         event.listen(engine, "connect", _sqlite_on_connect)
         # pysqlite's own transaction handling breaks SAVEPOINT; do it ourselves.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        # IMMEDIATE takes the write lock up front: a deferred transaction that
+        # reads and then writes fails at once with "database is locked" when
+        # another thread wrote meanwhile, whatever the busy timeout.
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
     if backend == "mysql":
         if "charset" not in parsed.query:

@@ -35,6 +35,17 @@ def upgrade(registry, revision="heads"):
     command.upgrade(alembic_config(registry), revision)
 
 
+def pending_revisions(registry):
+    """Revisions of the core and enabled plugins not yet applied, as a set of ids."""
+    from alembic.script import ScriptDirectory
+
+    revisions = ScriptDirectory.from_config(alembic_config(registry)).revision_map
+    everything = {rev.revision for rev in revisions.iterate_revisions("heads", "base")}
+    current = tuple(current_heads(registry))
+    applied = {rev.revision for rev in revisions.iterate_revisions(current, "base")}
+    return everything - applied
+
+
 def current_heads(registry):
     """The revisions the database is at, as a set of ids."""
     from alembic.runtime.migration import MigrationContext

@@ -182,6 +182,7 @@ class TaskQueue:
             asyncio.run_coroutine_threadsafe(self.broker.shutdown(), self._loop).result(30)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+        self._loop.close()
         self._loop = self._thread = None
         self._started = False
 

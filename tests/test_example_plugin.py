@@ -1,0 +1,59 @@
+"""The third-party example plugin works through the same machinery as real plugins:
+its route, hookimpls, task (in-process here; by a real worker in test_worker.py)
+and migration."""
+
+import sqlalchemy as sa
+from alembic.script import ScriptDirectory
+
+from vexpenses_core.migrate import alembic_config, pending_revisions
+
+
+def test_route_and_in_process_task(testapp):
+    res = testapp.post_json("/api/v1/hello/greetings", {"name": "Ana"}, status=201)
+    assert res.json["status"] is True
+    greeting_id = res.json["data"]["id"]
+    assert testapp.app.registry.queue.drain(10)
+    res = testapp.get(f"/api/v1/hello/greetings/{greeting_id}")
+    assert res.json["data"]["message"] == "Hello, Ana!"
+    assert res.json["data"]["greeted_at"].endswith("Z")
+
+
+def test_validation_error_in_envelope(testapp):
+    res = testapp.post_json("/api/v1/hello/greetings", {"name": ""}, status=422)
+    assert res.json == {
+        "status": False,
+        "message": "The given data was invalid.",
+        "errors": {"name": ["The name field is required."]},
+    }
+
+
+def test_unknown_greeting_is_404(testapp):
+    testapp.get("/api/v1/hello/greetings/999999", status=404)
+    testapp.get("/api/v1/hello/greetings/abc", status=404)
+
+
+def test_migration_created_plugin_table(testapp):
+    registry = testapp.app.registry
+    tables = sa.inspect(registry.dbengine).get_table_names()
+    assert {"users", "hello_greetings"} <= set(tables)
+    # the database is at the head of every branch: the core's and the plugin's
+    script = ScriptDirectory.from_config(alembic_config(registry))
+    assert {rev.revision for rev in script.walk_revisions()} == {"core_0001", "hello_0001"}
+    assert pending_revisions(registry) == set()
+
+
+def test_app_created_hook_ran(testapp):
+    assert testapp.app.registry.hello_ready is True
+
+
+def test_openapi_includes_plugin_paths(testapp):
+    paths = testapp.get("/api/v1/openapi.json").json["paths"]
+    assert "/api/v1/hello/greetings" in paths
+    assert "/api/v1/plugins" in paths
+
+
+def test_plugin_disabled_means_no_route(make_testapp):
+    app = make_testapp(**{"vexpenses.plugins": ""})
+    app.post_json("/api/v1/hello/greetings", {"name": "Ana"}, status=404)
+    paths = app.get("/api/v1/openapi.json").json["paths"]
+    assert "/api/v1/hello/greetings" not in paths

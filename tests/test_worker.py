@@ -1,0 +1,137 @@
+"""A real `vexpenses worker` process on real Redis runs the example plugin's task,
+survives a SIGKILL mid-task, and never runs a long task twice at once."""
+
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import redis
+from vexpenses_hello.models import Greeting
+
+from vexpenses_core.testing import JWT_SECRET, write_ini
+
+VEXPENSES = str(pathlib.Path(sys.executable).with_name("vexpenses"))
+
+
+def wait_for(predicate, timeout, interval=0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()
+
+
+def children(pid):
+    """The supervisor's worker processes (not multiprocessing's resource tracker)."""
+    try:
+        text = pathlib.Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except FileNotFoundError:
+        return []
+    workers = []
+    for child in text.split():
+        try:
+            cmdline = pathlib.Path(f"/proc/{child}/cmdline").read_bytes()
+        except FileNotFoundError:
+            continue
+        if b"spawn_main" in cmdline:
+            workers.append(int(child))
+    return workers
+
+
+@pytest.fixture
+def worker_app(make_testapp, redis_url, database_url, tmp_path):
+    """A web app sending to Redis, and `vexpenses worker CONFIG --workers 2` consuming."""
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    testapp = make_testapp(**{"vexpenses.redis_url": redis_url})
+    settings = testapp.app.registry.settings
+    env = dict(
+        os.environ,
+        VEXPENSES_DATABASE_URL=database_url,
+        VEXPENSES_REDIS_URL=redis_url,
+        VEXPENSES_PLUGINS="hello",
+        VEXPENSES_JWT_SECRET=JWT_SECRET,
+        VEXPENSES_AUTO_MIGRATE="false",
+        VEXPENSES_TASK_QUEUE=settings["vexpenses.tasks.queue"],
+        VEXPENSES_TASK_REDELIVERY_SECONDS="2",
+    )
+    log = open(tmp_path / "worker.log", "w")
+    proc = subprocess.Popen(
+        [VEXPENSES, "worker", str(write_ini(tmp_path)), "--workers", "2"],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        assert wait_for(lambda: len(children(proc.pid)) == 2, 20), "workers did not start"
+        testapp.worker = proc
+        testapp.redis_client = client
+        yield testapp
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(45) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+        client.close()
+        print((tmp_path / "worker.log").read_text())
+
+
+def greeting(testapp, greeting_id):
+    session = testapp.app.registry.dbsession_factory()
+    try:
+        return session.get(Greeting, greeting_id)
+    finally:
+        session.close()
+
+
+def post_greeting(testapp, name, delay=0):
+    res = testapp.post_json("/api/v1/hello/greetings", {"name": name, "delay": delay}, status=201)
+    return res.json["data"]["id"]
+
+
+def test_worker_runs_task(worker_app):
+    greeting_id = post_greeting(worker_app, "Ana")
+    done = wait_for(lambda: greeting(worker_app, greeting_id).message, 30)
+    assert done == "Hello, Ana!"
+    pid = int(worker_app.redis_client.get(f"hello:pid:{greeting_id}"))
+    assert pid in children(worker_app.worker.pid)  # ran in a worker, not in the test
+
+
+def test_killed_worker_task_runs_again_to_completion(worker_app):
+    greeting_id = post_greeting(worker_app, "Bia", delay=3)
+    runs_key = f"hello:runs:{greeting_id}"
+    assert wait_for(lambda: worker_app.redis_client.get(runs_key), 30), "task never started"
+    victim = int(worker_app.redis_client.get(f"hello:pid:{greeting_id}"))
+    os.kill(victim, signal.SIGKILL)
+
+    done = wait_for(lambda: greeting(worker_app, greeting_id).message, 40)
+    assert done == "Hello, Bia!"
+    assert int(worker_app.redis_client.get(runs_key)) == 2
+    # the supervisor replaced the killed process
+    assert wait_for(lambda: len(children(worker_app.worker.pid)) == 2, 20)
+    assert victim not in children(worker_app.worker.pid)
+
+
+def test_task_longer_than_redelivery_timeout_runs_once(worker_app):
+    # redelivery is 2 s; the running worker keeps renewing its claim
+    greeting_id = post_greeting(worker_app, "Caio", delay=5)
+    done = wait_for(lambda: greeting(worker_app, greeting_id).message, 40)
+    assert done == "Hello, Caio!"
+    time.sleep(3)  # a wrongly redelivered copy would have started by now
+    assert int(worker_app.redis_client.get(f"hello:runs:{greeting_id}")) == 1
+
+
+def test_worker_refuses_to_start_without_redis(tmp_path):
+    env = dict(os.environ, VEXPENSES_REDIS_URL="", VEXPENSES_DATABASE_URL=f"sqlite:///{tmp_path}/w.db")
+    result = subprocess.run(
+        [VEXPENSES, "worker", str(write_ini(tmp_path)), "--workers", "1"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert "workers need a Redis broker" in result.stderr

@@ -1,0 +1,196 @@
+"""Pytest fixtures for vexpenses and its plugins: each test on SQLite and real MariaDB.
+
+Use them from a ``conftest.py``::
+
+    from vexpenses_core.testing import *  # noqa: F403
+
+    @pytest.fixture(scope="session")
+    def vexpenses_plugins():
+        return "my_plugin"
+
+
+MariaDB and Redis are reached through VEXPENSES_TEST_MYSQL_URL (a server
+URL without a database; default root on 127.0.0.1:3306) and
+VEXPENSES_TEST_REDIS_URL (default db 15 on 127.0.0.1:6379). Each test run
+creates its own MariaDB database and drops it at the end.
+"""
+
+import os
+import uuid
+
+import pytest
+import redis
+import sqlalchemy as sa
+import webtest
+
+from vexpenses_core import make_app
+from vexpenses_core.db import make_engine, metadata
+
+MYSQL_URL = os.environ.get("VEXPENSES_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306")
+REDIS_URL = os.environ.get("VEXPENSES_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
+
+
+@pytest.fixture(scope="session")
+def mysql_database():
+    """A fresh MariaDB database for this test run, dropped afterwards."""
+    name = f"vexpenses_test_{uuid.uuid4().hex[:10]}"
+    server = make_engine(MYSQL_URL)
+    try:
+        with server.connect() as conn:
+            conn.exec_driver_sql(
+                f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+            )
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"MariaDB is not reachable at {MYSQL_URL}: start it (see README). {exc}")
+    yield f"{MYSQL_URL}/{name}?charset=utf8mb4"
+    with server.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+    server.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError as exc:
+        pytest.fail(f"Redis is not reachable at {REDIS_URL}: start it (see README). {exc}")
+    client.flushdb()
+    yield REDIS_URL
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def vexpenses_plugins():
+    """The plugins enabled in tests (space-separated); override in a conftest."""
+    return ""
+
+
+def base_settings(database_url, plugins="", **overrides):
+    settings = {
+        "vexpenses.env": "testing",
+        "vexpenses.database_url": database_url,
+        "vexpenses.redis_url": "",
+        "vexpenses.plugins": plugins,
+        "vexpenses.jwt_secret": JWT_SECRET,
+        "vexpenses.base_url": "http://localhost",
+        "vexpenses.tasks.queue": f"test:{uuid.uuid4().hex}",
+        "vexpenses.tasks.redelivery_seconds": "2",
+    }
+    settings.update(overrides)
+    return settings
+
+
+@pytest.fixture(scope="session", params=["sqlite", "mysql"])
+def database_url(request, tmp_path_factory, vexpenses_plugins):
+    """A migrated database (core + hello plugin), once per backend per run."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite'}"
+    else:
+        url = request.getfixturevalue("mysql_database")
+    app = make_app(base_settings(url, vexpenses_plugins, **{"vexpenses.auto_migrate": "true"}))
+    app.registry.dbengine.dispose()
+    return url
+
+
+def clean_tables(engine):
+    with engine.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            if sa.inspect(conn).has_table(table.name):
+                conn.execute(table.delete())
+
+
+@pytest.fixture
+def make_testapp(database_url, vexpenses_plugins, environ_clean):
+    """Build TestApps on the current backend; settings may be overridden."""
+    made = []
+
+    def make(**overrides):
+        wsgi = make_app(base_settings(database_url, vexpenses_plugins, **overrides))
+        made.append(wsgi.registry)
+        return webtest.TestApp(wsgi, extra_environ={"REMOTE_ADDR": "127.0.0.1"})
+
+    yield make
+    for registry in made:
+        registry.queue.close()
+        clean_tables(registry.dbengine)
+        registry.dbengine.dispose()
+        registry.redis.close()
+
+
+@pytest.fixture
+def testapp(make_testapp):
+    return make_testapp()
+
+
+@pytest.fixture
+def environ_clean(monkeypatch):
+    """No VEXPENSES_* variable from the developer's shell leaks into a test."""
+    for name in list(os.environ):
+        if name.startswith("VEXPENSES_") and not name.startswith("VEXPENSES_TEST_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def dbsession(testapp):
+    session = testapp.app.registry.dbsession_factory()
+    yield session
+    session.close()
+
+
+def make_user(registry, *, email="ana@example.com", is_admin=False, name="Ana Souza"):
+    """Insert a user directly and return (id, access token)."""
+    from vexpenses_core.models import User
+
+    session = registry.dbsession_factory()
+    user = User(name=name, email=email, is_admin=is_admin)
+    session.add(user)
+    session.commit()
+    user_id = user.id
+    session.close()
+    token = registry.getUtility(_security_policy()).create_access_token(user_id)
+    return user_id, token
+
+
+def _security_policy():
+    from pyramid.interfaces import ISecurityPolicy
+
+    return ISecurityPolicy
+
+
+TESTING_INI = """\
+[app:main]
+use = egg:vexpenses-core
+vexpenses.env = testing
+
+[loggers]
+keys = root
+
+[handlers]
+keys = console
+
+[formatters]
+keys = generic
+
+[logger_root]
+level = INFO
+handlers = console
+
+[handler_console]
+class = StreamHandler
+args = (sys.stderr,)
+level = NOTSET
+formatter = generic
+
+[formatter_generic]
+format = %(asctime)s %(levelname)-5.5s [%(name)s][%(process)d][%(request_id)s] %(message)s
+"""
+
+
+def write_ini(directory):
+    """An ini file for subprocesses (workers, commands); settings come from VEXPENSES_*."""
+    path = directory / "testing.ini"
+    path.write_text(TESTING_INI)
+    return path
