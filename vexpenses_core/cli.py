@@ -21,8 +21,8 @@ def bootstrap_app(config_uri, require_plugin=None):
     """Load CONFIG like ``pserve`` does and return its environment dict.
 
     ``env["registry"]`` holds settings, the plugin manager and services;
-    ``env["request"]`` is a request for scripts; call ``env["closer"]()``
-    when done. With ``require_plugin``, refuse to go on when that plugin is
+    ``env["request"]`` is a request for scripts, whose database work goes
+    inside ``with env["request"].tm:``; call ``env["closer"]()`` when done. With ``require_plugin``, refuse to go on when that plugin is
     not enabled in CONFIG.
     """
     setup_logging(config_uri)

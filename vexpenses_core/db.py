@@ -8,6 +8,7 @@ import os
 
 import transaction
 import zope.sqlalchemy
+import zope.sqlalchemy.datamanager
 from pyramid_retry import mark_error_retryable
 from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
@@ -140,7 +141,14 @@ def get_tm_session(session_factory, transaction_manager, request=None):
     Commit and abort go through the transaction manager, never the session.
     """
     dbsession = session_factory(info={"request": request})
-    zope.sqlalchemy.register(dbsession, transaction_manager=transaction_manager)
+    # "changed" from the start: a plain SQL statement (a bulk INSERT, an
+    # UPDATE through session.execute) is committed like ORM changes are,
+    # instead of silently rolled back.
+    zope.sqlalchemy.register(
+        dbsession,
+        transaction_manager=transaction_manager,
+        initial_state=zope.sqlalchemy.datamanager.STATUS_CHANGED,
+    )
     return dbsession
 
 

@@ -10,6 +10,8 @@ from urllib.parse import urlencode
 
 PER_PAGE = 10
 ON_EACH_SIDE = 3
+# Far past any real list, and small enough that OFFSET never overflows SQL integers.
+MAX_PAGE = 1_000_000_000
 
 
 def page_number(request, name="page"):
@@ -18,7 +20,7 @@ def page_number(request, name="page"):
         page = int(request.params.get(name, 1))
     except (TypeError, ValueError):
         return 1
-    return page if page >= 1 else 1
+    return min(page, MAX_PAGE) if page >= 1 else 1
 
 
 def offset_for(page, per_page=PER_PAGE):

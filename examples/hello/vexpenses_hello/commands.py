@@ -6,8 +6,10 @@ from .models import Greeting
 
 def count_greetings(args):
     env = bootstrap_app(args.config_uri, require_plugin="hello")
+    request = env["request"]
     try:
-        total = env["request"].dbsession.scalar(select(func.count(Greeting.id)))
+        with request.tm:  # scripts open their own transaction
+            total = request.dbsession.scalar(select(func.count(Greeting.id)))
     finally:
         env["closer"]()
     print(f"{total} greetings")

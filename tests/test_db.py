@@ -1,0 +1,98 @@
+"""Database behaviour per backend: SQLite pragmas, MariaDB utf8mb4 and retries."""
+
+import threading
+import time
+
+import pytest
+import sqlalchemy as sa
+from pyramid_retry import IRetryableError
+
+from vexpenses_core import make_app
+from vexpenses_core.db import make_engine
+from vexpenses_core.tasks import run_task
+from vexpenses_core.testing import base_settings
+
+
+def test_sqlite_uses_wal_and_a_busy_timeout(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path}/sub/dir/x.sqlite")  # folders are created
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    engine.dispose()
+
+
+def test_mysql_connection_is_utf8mb4(mysql_database):
+    engine = make_engine(mysql_database.split("?")[0])  # charset is added when missing
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT @@character_set_connection").scalar() == "utf8mb4"
+        assert conn.exec_driver_sql("SELECT 'ção 😀'").scalar() == "ção 😀"
+    engine.dispose()
+
+
+@pytest.fixture
+def mysql_app(mysql_database, environ_clean):
+    app = make_app(base_settings(mysql_database, "hello", **{"vexpenses.auto_migrate": "true"}))
+    registry = app.registry
+    with registry.dbengine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM hello_greetings")
+        conn.exec_driver_sql("INSERT INTO hello_greetings (id, name, created_at) VALUES "
+                             "(1, 'a', NOW()), (2, 'b', NOW())")
+    yield registry
+    with registry.dbengine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM hello_greetings")
+    registry.queue.close()
+    registry.dbengine.dispose()
+
+
+def test_mysql_deadlock_is_marked_retryable(mysql_app):
+    engine = mysql_app.dbengine
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def worker(first, second):
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f"UPDATE hello_greetings SET name='x' WHERE id={first}")
+                barrier.wait(5)
+                conn.exec_driver_sql(f"UPDATE hello_greetings SET name='y' WHERE id={second}")
+        except sa.exc.DBAPIError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=args) for args in ((1, 2), (2, 1))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(errors) == 1
+    assert errors[0].orig.args[0] == 1213
+    assert IRetryableError.providedBy(errors[0])
+
+
+def test_task_is_rerun_after_a_lock_wait_timeout(mysql_app):
+    """The task's first attempt times out waiting for a lock; the retry succeeds."""
+    engine = mysql_app.dbengine
+    locked = threading.Event()
+    attempts = []
+
+    def hold_lock():
+        with engine.begin() as conn:
+            conn.exec_driver_sql("SELECT * FROM hello_greetings WHERE id=1 FOR UPDATE")
+            locked.set()
+            time.sleep(1.5)
+
+    def update(request):
+        attempts.append(1)
+        session = request.dbsession
+        session.execute(sa.text("SET SESSION innodb_lock_wait_timeout = 1"))
+        session.execute(sa.text("UPDATE hello_greetings SET name='done' WHERE id=1"))
+        return len(attempts)
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    assert locked.wait(10)
+    result = run_task(mysql_app, update, (), {})
+    holder.join()
+    assert result >= 2
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT name FROM hello_greetings WHERE id=1").scalar() == "done"

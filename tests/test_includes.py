@@ -1,0 +1,110 @@
+"""Every includeme registers what it promises, and only that."""
+
+import fakeredis
+import pytest
+from pyramid import testing
+from pyramid.interfaces import ISecurityPolicy
+from pyramid.scripting import prepare
+
+from vexpenses_core.settings import normalize_settings
+
+
+@pytest.fixture
+def config(tmp_path, environ_clean):
+    settings = normalize_settings({"vexpenses.database_url": f"sqlite:///{tmp_path}/i.db"})
+    with testing.testConfig(settings=settings) as config:
+        yield config
+
+
+def request_for(config):
+    return prepare(registry=config.registry)["request"]
+
+
+def test_plugins_includeme(config):
+    config.include("vexpenses_core.plugins")
+    config.commit()
+    assert config.registry.pm.has_plugin("core")
+    assert request_for(config).pm is config.registry.pm
+
+
+def test_db_includeme(config):
+    config.include("vexpenses_core.db")
+    config.commit()
+    request = request_for(config)
+    assert request.tm.explicit  # nothing is written outside an explicit transaction
+    assert request.dbsession.bind is config.registry.dbengine
+    config.registry.dbengine.dispose()
+
+
+def test_db_session_from_environ_wins(config):
+    config.include("vexpenses_core.db")
+    config.commit()
+    request = request_for(config)
+    sentinel = object()
+    request.environ["app.dbsession"] = sentinel
+    assert request.dbsession is sentinel
+
+
+def test_redis_client_includeme_falls_back_to_memory(config):
+    config.include("vexpenses_core.redis_client")
+    config.commit()
+    client = request_for(config).redis
+    assert isinstance(client, fakeredis.FakeRedis)
+    client.set("k", "v")
+    assert client.get("k") == b"v"
+
+
+def test_tasks_includeme(config):
+    config.include("vexpenses_core.tasks")
+    config.commit()
+    assert config.registry.queue.in_process
+    assert callable(request_for(config).enqueue)
+
+
+def test_security_includeme(config):
+    config.include("vexpenses_core.security")
+    config.commit()
+    assert config.registry.queryUtility(ISecurityPolicy) is not None
+
+
+def test_api_includeme(config):
+    config.include("vexpenses_core.api")
+    config.commit()
+    request = request_for(config)
+    request.environ["vexpenses.request_id"] = "r-1"
+    assert request.request_id == "r-1"
+
+
+@pytest.mark.parametrize("module,route", [
+    ("vexpenses_core.openapi", "vexpenses.openapi"),
+    ("vexpenses_core.introspection", "vexpenses.plugins"),
+])
+def test_route_includemes(config, module, route):
+    config.include(module)
+    config.commit()
+    from pyramid.interfaces import IRoutesMapper
+
+    assert config.registry.getUtility(IRoutesMapper).get_route(route) is not None
+
+
+def test_vexpenses_includeme_hook_lets_plugins_add_routes(testapp):
+    """The hello plugin's vexpenses_includeme added its routes."""
+    from pyramid.interfaces import IRoutesMapper
+
+    mapper = testapp.app.registry.getUtility(IRoutesMapper)
+    assert mapper.get_route("hello.greetings") is not None
+
+
+def test_vexpenses_tasks_hook_registers_plugin_tasks(testapp):
+    assert testapp.app.registry.queue.broker.find_task("hello.greet") is not None
+
+
+def test_vexpenses_migration_locations_hook_adds_plugin_branch(testapp):
+    from vexpenses_core.migrate import alembic_config
+
+    locations = alembic_config(testapp.app.registry).get_main_option("version_locations")
+    assert "vexpenses_hello" in locations
+
+
+def test_vexpenses_app_created_hook_runs_once_per_app(testapp):
+    assert testapp.app.registry.hello_ready is True

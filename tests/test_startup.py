@@ -1,0 +1,151 @@
+"""Start-up: settings from ini and environment, plugin enabling, clear failures."""
+
+import importlib.metadata
+import subprocess
+import sys
+import types
+
+import pluggy
+import pytest
+
+from vexpenses_core import hookimpl, make_app
+from vexpenses_core.plugins import build_plugin_manager, installed_plugins
+from vexpenses_core.settings import ConfigurationError, normalize_settings
+from vexpenses_core.testing import write_ini
+
+
+def test_unknown_plugin_fails_startup_listing_installed_ones(tmp_path, environ_clean):
+    with pytest.raises(ConfigurationError) as info:
+        make_app({"vexpenses.database_url": f"sqlite:///{tmp_path}/a.db",
+                  "vexpenses.plugins": "hello csv_imprt"})
+    message = str(info.value)
+    assert "Unknown plugin(s) in vexpenses.plugins: csv_imprt" in message
+    assert "Installed plugins:" in message and "hello" in message
+
+
+def test_missing_production_secret_fails_startup(tmp_path, environ_clean):
+    with pytest.raises(ConfigurationError, match="VEXPENSES_JWT_SECRET"):
+        make_app({"vexpenses.env": "production",
+                  "vexpenses.database_url": f"sqlite:///{tmp_path}/a.db"})
+
+
+def test_weak_production_secret_fails_startup(environ_clean):
+    with pytest.raises(ConfigurationError, match="too weak"):
+        normalize_settings({"vexpenses.env": "production", "vexpenses.jwt_secret": "short"})
+
+
+def test_pserve_style_startup_prints_clear_message(tmp_path, environ_clean):
+    """Operators see the message, not a traceback hunt, when the app is loaded from an ini."""
+    ini = write_ini(tmp_path)
+    code = "from pyramid.paster import get_app; get_app(%r)" % str(ini)
+    env = {"VEXPENSES_ENV": "production", "VEXPENSES_DATABASE_URL": f"sqlite:///{tmp_path}/p.db",
+           "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode != 0
+    assert "vexpenses.jwt_secret is not set" in result.stderr
+
+
+def test_environment_overrides_ini(environ_clean, monkeypatch):
+    monkeypatch.setenv("VEXPENSES_PLUGINS", "")
+    monkeypatch.setenv("VEXPENSES_BASE_URL", "https://api.example.com/")
+    monkeypatch.setenv("VEXPENSES_REDIS_URL", "redis://cache:6379/1")
+    settings = normalize_settings({"vexpenses.plugins": "hello",
+                                   "vexpenses.base_url": "http://ini"})
+    assert settings["vexpenses.plugins"] == []  # empty means none
+    assert settings["vexpenses.base_url"] == "https://api.example.com"
+    assert settings["vexpenses.tasks.broker"] == "redis"
+
+
+def test_embedded_default_runs_jobs_in_process(environ_clean):
+    settings = normalize_settings({})
+    assert settings["vexpenses.tasks.broker"] == "inprocess"
+    assert settings["vexpenses.jwt_secret"]  # a development secret, outside production
+
+
+@pytest.mark.parametrize("name,value", [
+    ("vexpenses.env", "staging"),
+    ("vexpenses.max_body_bytes", "-1"),
+    ("vexpenses.worker.threads", "many"),
+    ("vexpenses.tasks.broker", "rabbit"),
+])
+def test_bad_settings_are_named(environ_clean, name, value):
+    with pytest.raises(ConfigurationError, match=name.replace(".", r"\.")):
+        normalize_settings({name: value})
+
+
+def test_redis_broker_without_redis_url_is_refused(environ_clean):
+    with pytest.raises(ConfigurationError, match="no Redis is configured"):
+        normalize_settings({"vexpenses.tasks.broker": "redis"})
+
+
+def test_example_plugin_is_discovered_through_entry_points():
+    assert "hello" in installed_plugins()
+
+
+def test_misspelt_hookimpl_is_an_error():
+    plugin = types.ModuleType("typo_plugin")
+
+    @hookimpl
+    def vexpenses_includme(config):  # missing "e"
+        pass
+
+    plugin.vexpenses_includme = vexpenses_includme
+    ep = types.SimpleNamespace(load=lambda: plugin, dist=None)
+    with pytest.raises(ConfigurationError, match="vexpenses_includme"):
+        build_plugin_manager(["typo"], installed={"typo": ep})
+
+
+def test_manager_is_built_per_call_not_shared():
+    first = build_plugin_manager([])
+    second = build_plugin_manager([])
+    assert first is not second
+    assert isinstance(first, pluggy.PluginManager)
+    assert first.get_plugin("core") is not None
+
+
+def test_manager_reachable_from_registry_and_request(testapp):
+    registry = testapp.app.registry
+    assert registry.pm.has_plugin("hello")
+    from pyramid.scripting import prepare
+
+    env = prepare(registry=registry)
+    try:
+        assert env["request"].pm is registry.pm
+    finally:
+        env["closer"]()
+
+
+def test_including_twice_is_harmless(tmp_path, environ_clean):
+    from pyramid.config import Configurator
+
+    with Configurator(settings={"vexpenses.database_url": f"sqlite:///{tmp_path}/t.db"}) as config:
+        config.include("vexpenses_core")
+        pm = config.registry.pm
+        config.include("vexpenses_core")
+        assert config.registry.pm is pm
+    config.make_wsgi_app()
+
+
+def test_host_app_includes_vexpenses_beside_its_own_routes(tmp_path, environ_clean):
+    import webtest
+    from pyramid.config import Configurator
+
+    from vexpenses_core.migrate import upgrade
+
+    settings = {"vexpenses.database_url": f"sqlite:///{tmp_path}/host.db",
+                "vexpenses.plugins": "hello"}
+    with Configurator(settings=settings) as config:
+        config.add_route("home", "/")
+        config.add_view(lambda request: {"app": "host"}, route_name="home", renderer="json")
+        config.include("vexpenses_core")
+    upgrade(config.registry)
+    app = webtest.TestApp(config.make_wsgi_app())
+    assert app.get("/").json == {"app": "host"}
+    assert app.post_json("/api/v1/hello/greetings", {"name": "Ana"}, status=201)
+    config.registry.queue.close()
+    config.registry.dbengine.dispose()
+
+
+def test_core_version_is_reported():
+    assert importlib.metadata.version("vexpenses-core")
