@@ -95,4 +95,5 @@ def test_task_is_rerun_after_a_lock_wait_timeout(mysql_app):
     holder.join()
     assert result >= 2
     with engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT name FROM hello_greetings WHERE id=1").scalar() == "done"
+        name = conn.exec_driver_sql("SELECT name FROM hello_greetings WHERE id=1").scalar()
+    assert name == "done"

@@ -63,7 +63,8 @@ def test_long_lists_get_a_window_like_laravel(current, expected):
 
 
 @pytest.mark.parametrize("raw,expected", [
-    ("3", 3), ("0", 1), ("-2", 1), ("abc", 1), ("", 1), ("1e3", 1), ("99999999999999999999999", 1_000_000_000),
+    ("3", 3), ("0", 1), ("-2", 1), ("abc", 1), ("", 1), ("1e3", 1),
+    ("99999999999999999999999", 1_000_000_000),
 ])
 def test_page_number_is_forgiving(raw, expected):
     assert page_number(request_for(page=raw)) == expected

@@ -37,7 +37,7 @@ def test_weak_production_secret_fails_startup(environ_clean):
 def test_pserve_style_startup_prints_clear_message(tmp_path, environ_clean):
     """Operators see the message, not a traceback hunt, when the app is loaded from an ini."""
     ini = write_ini(tmp_path)
-    code = "from pyramid.paster import get_app; get_app(%r)" % str(ini)
+    code = f"from pyramid.paster import get_app; get_app({str(ini)!r})"
     env = {"VEXPENSES_ENV": "production", "VEXPENSES_DATABASE_URL": f"sqlite:///{tmp_path}/p.db",
            "PATH": "/usr/bin:/bin"}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,

@@ -14,6 +14,7 @@ import uuid
 from pyramid.httpexceptions import HTTPException
 from pyramid.renderers import JSON
 from pyramid.tweens import EXCVIEW
+from pyramid_retry import is_error_retryable
 
 from .logging import install_record_factory, request_id_var
 
@@ -158,7 +159,11 @@ def _allowed_methods(request):
 
 def server_error_view(exc, request):
     """Anything unexpected: a generic 500, with the details only in the log."""
-    log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+    if is_error_retryable(request, exc):
+        # pyramid_retry discards this response and runs the request again.
+        log.warning("retrying %s %s after %r", request.method, request.path, exc)
+    else:
+        log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
     if is_api_request(request):
         return _error_response(request, 500, STATUS_MESSAGES[500], STATUS_MESSAGES[500])
     response = request.response

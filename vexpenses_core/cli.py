@@ -22,8 +22,9 @@ def bootstrap_app(config_uri, require_plugin=None):
 
     ``env["registry"]`` holds settings, the plugin manager and services;
     ``env["request"]`` is a request for scripts, whose database work goes
-    inside ``with env["request"].tm:``; call ``env["closer"]()`` when done. With ``require_plugin``, refuse to go on when that plugin is
-    not enabled in CONFIG.
+    inside ``with env["request"].tm:``; call ``env["closer"]()`` when done.
+    With ``require_plugin``, refuse to go on when that plugin is not enabled
+    in CONFIG.
     """
     setup_logging(config_uri)
     env = bootstrap(config_uri)
