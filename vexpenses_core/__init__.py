@@ -33,6 +33,7 @@ def includeme(config):
     config.include(".security")
     config.include(".openapi")
     config.include(".introspection")
+    config.include(".accounts")
 
     pm = registry.pm
     pm.hook.vexpenses_includeme(config=config)

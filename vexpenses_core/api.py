@@ -80,6 +80,16 @@ def failure_body(message, errors):
     return {"status": False, "message": message, "errors": errors}
 
 
+def failure(request, status, message, errors=None):
+    """Return the failure envelope *without raising*: the transaction still commits.
+
+    For the rare error whose side effects must stay, such as revoking a
+    session when a stolen refresh token comes back.
+    """
+    request.response.status_int = status
+    return failure_body(message, errors if errors is not None else message)
+
+
 def json_body(request):
     """The request's JSON object, or a 422 when the body is not one.
 

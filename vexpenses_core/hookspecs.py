@@ -94,3 +94,114 @@ def vexpenses_app_created(registry):
     made, and in each worker process when it has bootstrapped.  Not in a
     request.  Return value is ignored.
     """
+
+
+# -- Accounts events (all in a request) --------------------------------------
+#
+# ``user`` is the ORM object, valid only during the call: to do work later,
+# enqueue a task with ``user.id``. No hook is ever given a password, a hash
+# or a token, except ``vexpenses_password_reset_requested``'s reset URL,
+# which a plugin must treat as a secret.
+
+
+@hookspec
+def vexpenses_user_registered(request, user):
+    """A user registered through ``POST /api/v1/user/register``.
+
+    :param request: the current request.
+    :param user: the new :class:`~vexpenses_core.models.User`, flushed (it
+        has an id) but not yet committed.
+
+    In a request, inside its transaction: work that must happen only if the
+    registration commits goes through ``request.enqueue``. Return ignored.
+    """
+
+
+@hookspec
+def vexpenses_user_logged_in(request, user, session_id):
+    """A user logged in and a login session was created.
+
+    :param user: the user.
+    :param session_id: the new session's id (the ``sid`` claim).
+
+    In a request. Return ignored.
+    """
+
+
+@hookspec
+def vexpenses_login_failed(request, email):
+    """A login attempt failed: unknown e-mail, wrong password or no password set.
+
+    :param email: the e-mail as given (normalised); never the password.
+
+    In a request whose transaction will be aborted: a plugin that must keep
+    a record writes it outside that transaction. Return ignored.
+    """
+
+
+@hookspec
+def vexpenses_user_logged_out(request, user, session_id):
+    """A login session ended by logout or by revoking it.
+
+    :param session_id: the session ended, or ``None`` when every session of
+        the user was ended (logout-all).
+
+    In a request. Return ignored.
+    """
+
+
+@hookspec
+def vexpenses_token_refreshed(request, user, session_id):
+    """A new access token was issued for an existing session.
+
+    Called for both ``GET /refresh-token`` (access token) and ``POST
+    /refresh-token`` (refresh token rotation). In a request. Return ignored.
+    """
+
+
+@hookspec
+def vexpenses_refresh_reuse_detected(request, user, session_id):
+    """A refresh token that was already rotated came back: likely stolen.
+
+    The session ``session_id`` and all its tokens have been revoked. In a
+    request, whose transaction commits (the answer is a 401). Return ignored.
+    """
+
+
+@hookspec
+def vexpenses_password_reset_requested(request, user, reset_url):
+    """A user asked for a password reset link.
+
+    :param reset_url: the link to the reset page, built from
+        ``vexpenses.base_url``; it holds a secret token. Never log it.
+
+    Not called for unknown e-mails (the answer is the same either way).
+    In a request; the mailer plugin sends the link after commit.
+    Return ignored.
+    """
+
+
+@hookspec
+def vexpenses_password_reset_completed(request, user, sessions_ended):
+    """A user set a new password with a reset link.
+
+    :param sessions_ended: how many login sessions were ended by it.
+
+    In a request. Return ignored.
+    """
+
+
+@hookspec
+def vexpenses_profile_viewed(request, user):
+    """A user fetched their own profile (``GET /api/v1/user/me``). In a request."""
+
+
+@hookspec
+def vexpenses_users_listed(request, user, filters):
+    """A user listed users (``GET /api/v1/user``).
+
+    :param user: who listed.
+    :param filters: ``{"name": ..., "email": ...}``, ``None`` where unused.
+
+    In a request. Return ignored.
+    """

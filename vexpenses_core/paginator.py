@@ -39,7 +39,11 @@ class Paginator:
         self.last_page = max(math.ceil(total / per_page), 1)
 
     def url(self, page):
-        return f"{self.path}?{urlencode({**self.filters, 'page': page})}"
+        return self.url_with(page=page)
+
+    def url_with(self, **params):
+        """This list's URL with its filters and ``params`` (e.g. a page or cursor)."""
+        return f"{self.path}?{urlencode({**self.filters, **params})}"
 
     def to_dict(self):
         count = len(self.items)

@@ -3,14 +3,23 @@
 pyramid-jwt's ``JWTAuthenticationPolicy`` is used only as the token engine
 (``create_token`` and ``get_claims``); its own config directive calls the
 deprecated auth-policy API, so the policy here is a plain ``ISecurityPolicy``.
+
+An access token is accepted only when its signature and expiry are good,
+its ``typ`` is ``access``, and its login session (``sid``) is neither
+revoked nor expired, and its user still exists: one query per request.
 """
 
+import datetime
+import pathlib
 import uuid
 
 from pyramid.authorization import ACLHelper, Allow, Authenticated, Everyone
 from pyramid_jwt import JWTAuthenticationPolicy
+from sqlalchemy import select
 
-from .models import User
+from .db import utcnow
+from .models import AuthSession, User
+from .settings import ConfigurationError
 
 ADMIN = "role:admin"
 
@@ -38,15 +47,31 @@ class JWTSecurityPolicy:
             request.environ["vexpenses.identity"] = self._load_identity(request)
         return request.environ["vexpenses.identity"]
 
-    def _load_identity(self, request):
+    def claims(self, request):
+        """The verified claims of the request's access token ({} when none)."""
         claims = self.engine.get_claims(request)
-        if claims.get("typ") != "access":
+        if claims.get("typ") != "access" or not isinstance(claims.get("sid"), str):
+            return {}
+        return claims
+
+    def _load_identity(self, request):
+        claims = self.claims(request)
+        if not claims:
             return None
         try:
-            user_id = int(claims.get("sub"))
-        except (TypeError, ValueError):
+            user_id = int(claims["sub"])
+        except (TypeError, ValueError, KeyError):
             return None
-        return request.dbsession.get(User, user_id)
+        return request.dbsession.scalar(
+            select(User)
+            .join(AuthSession, AuthSession.user_id == User.id)
+            .where(
+                User.id == user_id,
+                AuthSession.id == claims["sid"],
+                AuthSession.revoked_at.is_(None),
+                AuthSession.expires_at > utcnow(),
+            )
+        )
 
     def authenticated_userid(self, request):
         user = self.identity(request)
@@ -70,19 +95,40 @@ class JWTSecurityPolicy:
     def forget(self, request, **kw):
         return []
 
-    def create_access_token(self, user_id, **claims):
+    def create_access_token(self, user_id, session_id, **claims):
+        """Return ``(token, expires_in seconds)`` for a login session."""
         claims.setdefault("jti", uuid.uuid4().hex)
-        return self.engine.create_token(str(user_id), typ="access", **claims)
+        token = self.engine.create_token(str(user_id), typ="access", sid=session_id, **claims)
+        return token, int(self.engine.expiration.total_seconds())
+
+
+def make_jwt_engine(settings):
+    algorithm = settings["vexpenses.jwt_algorithm"]
+    if algorithm == "HS256":
+        private_key = public_key = settings["vexpenses.jwt_secret"]
+    else:
+        private_key = _read_key(settings, "vexpenses.jwt_private_key_file")
+        public_key = _read_key(settings, "vexpenses.jwt_public_key_file")
+    return JWTAuthenticationPolicy(
+        private_key=private_key,
+        public_key=public_key,
+        algorithm=algorithm,
+        expiration=datetime.timedelta(seconds=settings["vexpenses.access_token_seconds"]),
+        auth_type="Bearer",
+    )
+
+
+def _read_key(settings, name):
+    path = pathlib.Path(settings[name])
+    try:
+        return path.read_text()
+    except OSError as exc:
+        raise ConfigurationError(f"{name}: cannot read {path}: {exc.strerror}") from None
 
 
 def includeme(config):
     """Install the JWT security policy and the default ACL root."""
-    settings = config.get_settings()
-    engine = JWTAuthenticationPolicy(
-        private_key=settings["vexpenses.jwt_secret"],
-        algorithm="HS256",
-        expiration=settings["vexpenses.access_token_seconds"],
-        auth_type="Bearer",
-    )
-    config.set_security_policy(JWTSecurityPolicy(engine))
+    policy = JWTSecurityPolicy(make_jwt_engine(config.get_settings()))
+    config.registry.security = policy
+    config.set_security_policy(policy)
     config.set_root_factory(Root)

@@ -25,6 +25,20 @@ ENV_SETTINGS = {
     "vexpenses.worker.threads": "VEXPENSES_WORKER_THREADS",
     "vexpenses.max_body_bytes": "VEXPENSES_MAX_BODY_BYTES",
     "vexpenses.access_token_seconds": "VEXPENSES_ACCESS_TOKEN_SECONDS",
+    "vexpenses.jwt_algorithm": "VEXPENSES_JWT_ALGORITHM",
+    "vexpenses.jwt_private_key_file": "VEXPENSES_JWT_PRIVATE_KEY_FILE",
+    "vexpenses.jwt_public_key_file": "VEXPENSES_JWT_PUBLIC_KEY_FILE",
+    "vexpenses.refresh_token_days": "VEXPENSES_REFRESH_TOKEN_DAYS",
+    "vexpenses.reset_token_minutes": "VEXPENSES_RESET_TOKEN_MINUTES",
+    "vexpenses.argon2.time_cost": "VEXPENSES_ARGON2_TIME_COST",
+    "vexpenses.argon2.memory_cost": "VEXPENSES_ARGON2_MEMORY_COST",
+    "vexpenses.argon2.parallelism": "VEXPENSES_ARGON2_PARALLELISM",
+    "vexpenses.ratelimit.enabled": "VEXPENSES_RATELIMIT_ENABLED",
+    "vexpenses.ratelimit.login_ip": "VEXPENSES_RATELIMIT_LOGIN_IP",
+    "vexpenses.ratelimit.login_account": "VEXPENSES_RATELIMIT_LOGIN_ACCOUNT",
+    "vexpenses.ratelimit.login_free_failures": "VEXPENSES_RATELIMIT_LOGIN_FREE_FAILURES",
+    "vexpenses.ratelimit.forgot_ip": "VEXPENSES_RATELIMIT_FORGOT_IP",
+    "vexpenses.ratelimit.forgot_email": "VEXPENSES_RATELIMIT_FORGOT_EMAIL",
 }
 
 DEFAULTS = {
@@ -42,7 +56,23 @@ DEFAULTS = {
     "vexpenses.worker.threads": "2",
     "vexpenses.max_body_bytes": str(1024 * 1024),
     "vexpenses.access_token_seconds": "900",
+    "vexpenses.jwt_algorithm": "HS256",
+    "vexpenses.jwt_private_key_file": "",
+    "vexpenses.jwt_public_key_file": "",
+    "vexpenses.refresh_token_days": "14",
+    "vexpenses.reset_token_minutes": "60",
+    "vexpenses.argon2.time_cost": "3",
+    "vexpenses.argon2.memory_cost": "65536",
+    "vexpenses.argon2.parallelism": "4",
+    "vexpenses.ratelimit.enabled": "true",
+    "vexpenses.ratelimit.login_ip": "20 per minute",
+    "vexpenses.ratelimit.login_account": "10 per 15 minutes",
+    "vexpenses.ratelimit.login_free_failures": "3",
+    "vexpenses.ratelimit.forgot_ip": "10 per hour",
+    "vexpenses.ratelimit.forgot_email": "3 per hour",
 }
+
+JWT_ALGORITHMS = ("HS256", "RS256", "EdDSA")
 
 # Used only outside production, so that the embedded default starts with no
 # set-up.  Tokens signed with it are worthless anywhere else.
@@ -74,13 +104,23 @@ def normalize_settings(settings, environ=None):
     result["vexpenses.env"] = env
     result["vexpenses.plugins"] = aslist(result["vexpenses.plugins"])
     result["vexpenses.auto_migrate"] = asbool(result["vexpenses.auto_migrate"])
+    result["vexpenses.ratelimit.enabled"] = asbool(result["vexpenses.ratelimit.enabled"])
     for name in (
         "vexpenses.tasks.redelivery_seconds",
         "vexpenses.worker.threads",
         "vexpenses.max_body_bytes",
         "vexpenses.access_token_seconds",
+        "vexpenses.refresh_token_days",
+        "vexpenses.reset_token_minutes",
+        "vexpenses.argon2.time_cost",
+        "vexpenses.argon2.memory_cost",
+        "vexpenses.argon2.parallelism",
+        "vexpenses.ratelimit.login_free_failures",
     ):
         result[name] = _positive_int(name, result[name])
+    for name in ("ratelimit.login_ip", "ratelimit.login_account", "ratelimit.forgot_ip",
+                 "ratelimit.forgot_email"):
+        _check_rate(f"vexpenses.{name}", result[f"vexpenses.{name}"])
     result["vexpenses.redis_url"] = result["vexpenses.redis_url"].strip()
     result["vexpenses.base_url"] = result["vexpenses.base_url"].rstrip("/")
 
@@ -113,7 +153,32 @@ def _positive_int(name, value):
     return number
 
 
+def _check_rate(name, value):
+    from limits import parse
+
+    try:
+        parse(value)
+    except ValueError:
+        raise ConfigurationError(
+            f"{name} must be a rate such as '10 per minute', not {value!r}"
+        ) from None
+
+
 def _check_secret(settings):
+    algorithm = settings["vexpenses.jwt_algorithm"]
+    if algorithm not in JWT_ALGORITHMS:
+        raise ConfigurationError(
+            f"vexpenses.jwt_algorithm (VEXPENSES_JWT_ALGORITHM) must be one of "
+            f"{', '.join(JWT_ALGORITHMS)}, not {algorithm!r}"
+        )
+    if algorithm != "HS256":
+        for name in ("vexpenses.jwt_private_key_file", "vexpenses.jwt_public_key_file"):
+            if not settings[name]:
+                raise ConfigurationError(
+                    f"{name} is required with vexpenses.jwt_algorithm = {algorithm}: "
+                    f"set it to a PEM file (env {ENV_SETTINGS[name]})"
+                )
+        return
     secret = settings["vexpenses.jwt_secret"]
     if settings["vexpenses.env"] == "production":
         if not secret:

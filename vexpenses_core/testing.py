@@ -78,6 +78,10 @@ def base_settings(database_url, plugins="", **overrides):
         "vexpenses.base_url": "http://localhost",
         "vexpenses.tasks.queue": f"test:{uuid.uuid4().hex}",
         "vexpenses.tasks.redelivery_seconds": "2",
+        # Cheap hashing: the tests hash many passwords, not defend against GPUs.
+        "vexpenses.argon2.time_cost": "1",
+        "vexpenses.argon2.memory_cost": "8192",
+        "vexpenses.argon2.parallelism": "1",
     }
     settings.update(overrides)
     return settings
@@ -140,24 +144,27 @@ def dbsession(testapp):
     session.close()
 
 
-def make_user(registry, *, email="ana@example.com", is_admin=False, name="Ana Souza"):
-    """Insert a user directly and return (id, access token)."""
+def make_user(registry, *, email="ana@example.com", is_admin=False, name="Ana Souza",
+              password=None):
+    """Insert a user with a login session directly; return (id, access token)."""
+    from pyramid.scripting import prepare
+
+    from vexpenses_core.accounts.services import AuthService
     from vexpenses_core.models import User
 
-    session = registry.dbsession_factory()
-    user = User(name=name, email=email, is_admin=is_admin)
-    session.add(user)
-    session.commit()
-    user_id = user.id
-    session.close()
-    token = registry.getUtility(_security_policy()).create_access_token(user_id)
+    env = prepare(registry=registry)
+    request = env["request"]
+    try:
+        with request.tm:
+            user = User(name=name, email=email, is_admin=is_admin,
+                        password_hash=registry.password_hasher.hash(password) if password else None)
+            request.dbsession.add(user)
+            request.dbsession.flush()
+            _, token, _, _ = AuthService(request).start_session(user)
+            user_id = user.id
+    finally:
+        env["closer"]()
     return user_id, token
-
-
-def _security_policy():
-    from pyramid.interfaces import ISecurityPolicy
-
-    return ISecurityPolicy
 
 
 TESTING_INI = """\

@@ -1,0 +1,86 @@
+"""Abuse limits on login and forgot-password, answered with 429 and Retry-After.
+
+Request windows are counted by the ``limits`` library (moving windows), in
+Redis when configured and in memory on the embedded default. Repeated login
+failures on one account also add an escalating delay: after
+``vexpenses.ratelimit.login_free_failures`` failures, each further attempt
+must wait twice as long as the one before (1 s, 2 s, 4 s, ... capped at 15
+minutes) until a login succeeds.
+"""
+
+import math
+import time
+
+from limits import parse
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+from ..api import APIError
+
+MAX_DELAY_SECONDS = 15 * 60
+
+
+class RateLimited(APIError):
+    status = 429
+
+    def __init__(self, retry_after):
+        retry_after = max(int(math.ceil(retry_after)), 1)
+        super().__init__(
+            "Too many attempts.",
+            f"Too many attempts. Please try again in {retry_after} seconds.",
+            headers={"Retry-After": retry_after},
+        )
+
+
+class RateLimiter:
+    def __init__(self, settings, redis):
+        url = settings["vexpenses.redis_url"]
+        storage = storage_from_string(url if url else "memory://")
+        self.limiter = MovingWindowRateLimiter(storage)
+        self.redis = redis
+        self.enabled = settings["vexpenses.ratelimit.enabled"]
+        self.limits = {
+            name: parse(settings[f"vexpenses.ratelimit.{name}"])
+            for name in ("login_ip", "login_account", "forgot_ip", "forgot_email")
+        }
+        self.free_failures = settings["vexpenses.ratelimit.login_free_failures"]
+
+    def hit(self, name, key):
+        """Count one attempt; raise :class:`RateLimited` when over the limit."""
+        if not self.enabled:
+            return
+        item = self.limits[name]
+        if not self.limiter.hit(item, name, key):
+            reset_at = self.limiter.get_window_stats(item, name, key).reset_time
+            raise RateLimited(reset_at - time.time())
+
+    # -- escalating delay after login failures -------------------------------
+
+    def _failure_key(self, account):
+        return f"vexpenses:login-failures:{account}"
+
+    def check_login_delay(self, account):
+        if not self.enabled:
+            return
+        data = self.redis.hgetall(self._failure_key(account))
+        if not data:
+            return
+        failures = int(data.get(b"count", 0))
+        wait = self.delay_for(failures) - (time.time() - float(data.get(b"last", 0)))
+        if wait > 0:
+            raise RateLimited(wait)
+
+    def delay_for(self, failures):
+        over = failures - self.free_failures
+        return 0 if over <= 0 else min(2 ** (over - 1), MAX_DELAY_SECONDS)
+
+    def login_failed(self, account):
+        key = self._failure_key(account)
+        pipe = self.redis.pipeline()
+        pipe.hincrby(key, "count", 1)
+        pipe.hset(key, "last", time.time())
+        pipe.expire(key, MAX_DELAY_SECONDS * 2)
+        pipe.execute()
+
+    def login_succeeded(self, account):
+        self.redis.delete(self._failure_key(account))

@@ -1,0 +1,377 @@
+"""Accounts logic: users, login sessions and tokens, password resets.
+
+Views and commands call these; they never touch the models directly.
+Every service is request-scoped: it works in ``request.dbsession``'s
+transaction and announces what happened through the plugin hooks.
+"""
+
+import base64
+import binascii
+import datetime
+import hashlib
+import hmac
+import json
+import secrets
+import uuid
+from urllib.parse import urlencode
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..api import APIError, ValidationError
+from ..db import utcnow
+from ..models import AuthSession, PasswordReset, RefreshToken, User
+from ..paginator import PER_PAGE, offset_for
+
+
+def sha256(value):
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def user_dict(user):
+    """The public user object; never a hash or a token."""
+    return {
+        "id": user.id,
+        "name": user.name,
+        "email": user.email,
+        "birth_date": user.birth_date,
+        "created_at": user.created_at,
+        "updated_at": user.updated_at,
+    }
+
+
+class InvalidCredentials(APIError):
+    status = 401
+
+    def __init__(self):
+        super().__init__("Invalid credentials.", "The provided credentials are incorrect.")
+
+
+class InvalidRefreshToken(APIError):
+    status = 401
+
+    def __init__(self, reason="The refresh token is invalid or expired."):
+        super().__init__("Unauthenticated.", reason)
+
+
+# -- users ------------------------------------------------------------------
+
+
+class UserService:
+    COUNT_TTL = 60
+
+    def __init__(self, request):
+        self.request = request
+        self.db = request.dbsession
+        self.redis = request.redis
+        self.hasher = request.registry.password_hasher
+
+    def by_id(self, user_id):
+        return self.db.get(User, user_id)
+
+    def by_email(self, email):
+        return self.db.scalar(select(User).where(User.email == email))
+
+    def register(self, name, email, password, birth_date, is_admin=False):
+        if self.by_email(email) is not None:
+            raise ValidationError({"email": ["The email has already been taken."]})
+        user = User(
+            name=name,
+            email=email,
+            password_hash=self.hasher.hash(password) if password else None,
+            birth_date=birth_date,
+            is_admin=is_admin,
+        )
+        self.db.add(user)
+        try:
+            self.db.flush()
+        except IntegrityError:  # the same e-mail registered at the same moment
+            raise ValidationError({"email": ["The email has already been taken."]}) from None
+        self.users_changed()
+        return user
+
+    def set_password(self, user, password):
+        user.password_hash = self.hasher.hash(password)
+
+    # Listing. The total of a filtered list is cached briefly in Redis, keyed
+    # by a version that any change to the users table bumps.
+
+    def users_changed(self):
+        """Call after adding or removing users, so cached totals are dropped."""
+        self.redis.incr("vexpenses:users:version")
+
+    def _filters(self, name, email):
+        conditions = []
+        if name:
+            conditions.append(User.name.contains(name, autoescape=True))
+        if email:
+            conditions.append(User.email.contains(email.lower(), autoescape=True))
+        return conditions
+
+    def count(self, name=None, email=None):
+        version = int(self.redis.get("vexpenses:users:version") or 0)
+        key = "vexpenses:users:count:" + sha256(json.dumps([version, name, email]))
+        cached = self.redis.get(key)
+        if cached is not None:
+            return int(cached)
+        total = self.db.scalar(
+            select(func.count()).select_from(User).where(*self._filters(name, email))
+        )
+        self.redis.set(key, total, ex=self.COUNT_TTL)
+        return total
+
+    def page(self, page, name=None, email=None):
+        """One page of users ordered by id, and the total.
+
+        Deferred join: the OFFSET walks only the primary key; whole rows are
+        read for the ten ids found.
+        """
+        total = self.count(name, email)
+        offset = offset_for(page)
+        if offset >= total:
+            return [], total
+        ids = (
+            select(User.id)
+            .where(*self._filters(name, email))
+            .order_by(User.id)
+            .limit(PER_PAGE)
+            .offset(offset)
+            .subquery()
+        )
+        users = self.db.scalars(
+            select(User).join(ids, ids.c.id == User.id).order_by(User.id)
+        ).all()
+        return users, total
+
+    def after(self, after_id, name=None, email=None, limit=PER_PAGE):
+        """Users with an id above ``after_id``: the cursor walk, fast at any depth."""
+        return self.db.scalars(
+            select(User)
+            .where(User.id > after_id, *self._filters(name, email))
+            .order_by(User.id)
+            .limit(limit)
+        ).all()
+
+
+def encode_cursor(last_id):
+    return base64.urlsafe_b64encode(json.dumps({"after": last_id}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor):
+    """The id a cursor points after, or a 422 for a cursor we did not make."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        after = json.loads(base64.urlsafe_b64decode(padded.encode()))["after"]
+        if isinstance(after, int) and not isinstance(after, bool) and after >= 0:
+            return after
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+        pass
+    raise ValidationError({"cursor": ["The cursor is invalid."]})
+
+
+# -- login sessions and tokens ------------------------------------------------
+
+
+class AuthService:
+    def __init__(self, request):
+        self.request = request
+        self.db = request.dbsession
+        self.settings = request.registry.settings
+        self.hasher = request.registry.password_hasher
+        self.security = request.registry.security
+
+    def check_password(self, email, password):
+        """The user when ``password`` is right; rehashes when needed."""
+        user = self.db.scalar(select(User).where(User.email == email)) if email else None
+        if user is None:
+            self.hasher.burn(password)
+            return None
+        if not self.hasher.verify(user.password_hash, password):
+            return None
+        if self.hasher.needs_rehash(user.password_hash):
+            user.password_hash = self.hasher.hash(password)
+        return user
+
+    def _refresh_lifetime(self):
+        return datetime.timedelta(days=self.settings["vexpenses.refresh_token_days"])
+
+    def start_session(self, user):
+        """Create a login session; return (session, access token, expires_in, refresh token)."""
+        now = utcnow()
+        request = self.request
+        session = AuthSession(
+            id=uuid.uuid4().hex,
+            user_id=user.id,
+            created_at=now,
+            last_used_at=now,
+            expires_at=now + self._refresh_lifetime(),
+            ip_address=(request.client_addr or "")[:45] or None,
+            user_agent=(request.user_agent or "")[:255] or None,
+        )
+        self.db.add(session)
+        self.db.flush()
+        refresh = self._new_refresh_token(session, now)
+        token, expires_in = self.security.create_access_token(user.id, session.id)
+        return session, token, expires_in, refresh
+
+    def _new_refresh_token(self, session, now):
+        raw = secrets.token_urlsafe(32)
+        self.db.add(
+            RefreshToken(
+                session_id=session.id,
+                token_hash=sha256(raw),
+                created_at=now,
+                expires_at=now + self._refresh_lifetime(),
+            )
+        )
+        return raw
+
+    def access_token(self, user, session_id):
+        return self.security.create_access_token(user.id, session_id)
+
+    def rotate(self, raw_token):
+        """Exchange a refresh token for new tokens.
+
+        Returns ``(user, session, access token, expires_in, refresh token)``.
+        A token that was already rotated is reuse: the whole session is
+        revoked and :class:`RefreshReuse` is returned *not raised*, so that
+        the revocation is committed.
+        """
+        if not isinstance(raw_token, str) or not raw_token or len(raw_token) > 200:
+            raise InvalidRefreshToken()
+        now = utcnow()
+        row = self.db.execute(
+            select(RefreshToken, AuthSession)
+            .join(AuthSession, AuthSession.id == RefreshToken.session_id)
+            .where(RefreshToken.token_hash == sha256(raw_token))
+            .with_for_update()
+        ).first()
+        if row is None:
+            raise InvalidRefreshToken()
+        token, session = row
+        if session.revoked_at is not None:
+            raise InvalidRefreshToken("The session has ended.")
+        if token.used_at is not None:
+            self.revoke(session, "refresh_reuse")
+            return RefreshReuse(self.db.get(User, session.user_id), session)
+        if token.expires_at <= now or session.expires_at <= now:
+            raise InvalidRefreshToken()
+        # Compare-and-set, so two concurrent uses of one token can't both win.
+        used = self.db.execute(
+            update(RefreshToken)
+            .where(RefreshToken.id == token.id, RefreshToken.used_at.is_(None))
+            .values(used_at=now)
+        )
+        if used.rowcount != 1:
+            self.revoke(session, "refresh_reuse")
+            return RefreshReuse(self.db.get(User, session.user_id), session)
+        session.last_used_at = now
+        session.expires_at = now + self._refresh_lifetime()
+        user = self.db.get(User, session.user_id)
+        refresh = self._new_refresh_token(session, now)
+        access, expires_in = self.security.create_access_token(user.id, session.id)
+        return user, session, access, expires_in, refresh
+
+    def current_session_id(self):
+        return self.security.claims(self.request).get("sid")
+
+    def revoke(self, session, reason):
+        if session.revoked_at is None:
+            session.revoked_at = utcnow()
+            session.revoked_reason = reason
+
+    def revoke_by_id(self, user, session_id, reason="logout"):
+        session = self.db.get(AuthSession, session_id) if session_id else None
+        if session is None or session.user_id != user.id:
+            return None
+        self.revoke(session, reason)
+        return session
+
+    def revoke_all(self, user, reason="logout_all"):
+        """End every session of ``user``; returns how many were active."""
+        result = self.db.execute(
+            update(AuthSession)
+            .where(AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None))
+            .values(revoked_at=utcnow(), revoked_reason=reason)
+        )
+        return result.rowcount
+
+    def active_sessions(self, user):
+        return self.db.scalars(
+            select(AuthSession)
+            .where(
+                and_(
+                    AuthSession.user_id == user.id,
+                    AuthSession.revoked_at.is_(None),
+                    AuthSession.expires_at > utcnow(),
+                )
+            )
+            .order_by(AuthSession.created_at.desc())
+        ).all()
+
+
+class RefreshReuse:
+    """What :meth:`AuthService.rotate` returns when a rotated token comes back."""
+
+    def __init__(self, user, session):
+        self.user = user
+        self.session = session
+
+
+# -- password reset -----------------------------------------------------------
+
+
+RESET_INVALID = "This password reset token is invalid."
+RESET_EXPIRED = "This password reset link has expired. Please ask for a new one."
+RESET_USED = "This password reset link has already been used. Please ask for a new one."
+
+
+class PasswordResetService:
+    def __init__(self, request):
+        self.request = request
+        self.db = request.dbsession
+        self.settings = request.registry.settings
+
+    def reset_url(self, raw_token, email):
+        query = urlencode({"token": raw_token, "email": email})
+        return f"{self.settings['vexpenses.base_url']}/reset-password?{query}"
+
+    def create_token(self, user):
+        """A new reset link for ``user``; earlier unused links stop working."""
+        now = utcnow()
+        self.db.execute(
+            update(PasswordReset)
+            .where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None))
+            .values(expires_at=now)
+        )
+        raw = secrets.token_urlsafe(32)
+        minutes = self.settings["vexpenses.reset_token_minutes"]
+        self.db.add(
+            PasswordReset(
+                user_id=user.id,
+                token_hash=sha256(raw),
+                created_at=now,
+                expires_at=now + datetime.timedelta(minutes=minutes),
+            )
+        )
+        return self.reset_url(raw, user.email)
+
+    def consume(self, email, raw_token):
+        """The user whose link this is, marking it used; 422 when it can't be used."""
+        if not isinstance(raw_token, str) or not raw_token or len(raw_token) > 200:
+            raise ValidationError({"token": [RESET_INVALID]})
+        row = self.db.execute(
+            select(PasswordReset, User)
+            .join(User, User.id == PasswordReset.user_id)
+            .where(PasswordReset.token_hash == sha256(raw_token))
+            .with_for_update()
+        ).first()
+        if row is None or not hmac.compare_digest(row[1].email, email or ""):
+            raise ValidationError({"token": [RESET_INVALID]})
+        reset, user = row
+        if reset.used_at is not None:
+            raise ValidationError({"token": [RESET_USED]})
+        if reset.expires_at <= utcnow():
+            raise ValidationError({"token": [RESET_EXPIRED]})
+        reset.used_at = utcnow()
+        return user

@@ -1,0 +1,258 @@
+"""The accounts API under /api/v1/user, as API.md describes it.
+
+Each view validates, calls a service, fires the hook and answers in the
+envelope.
+"""
+
+from ..api import NotFound, ValidationError, failure, json_body, success
+from ..paginator import PER_PAGE, Paginator, page_number
+from .services import (
+    AuthService,
+    InvalidCredentials,
+    PasswordResetService,
+    RefreshReuse,
+    UserService,
+    decode_cursor,
+    encode_cursor,
+    user_dict,
+)
+from .validation import Validator, normalize_email
+
+
+def register(request):
+    body = json_body(request)
+    check = Validator(body)
+    name = check.name()
+    email = check.email()
+    password = check.password()
+    birth_date = check.birth_date()
+    check.raise_if_any()
+    user = UserService(request).register(name, email, password, birth_date)
+    request.pm.hook.vexpenses_user_registered(request=request, user=user)
+    return success(request, "Success on register user", user_dict(user), status=201)
+
+
+def authenticate(request):
+    body = json_body(request)
+    email_raw = body.get("email")
+    password = body.get("password")
+    check = Validator(body)
+    check.string("email")
+    check.string("password")
+    check.raise_if_any()
+    email = normalize_email(email_raw.strip()) or email_raw.strip().lower()
+    limiter = request.registry.rate_limiter
+    limiter.hit("login_ip", request.client_addr or "-")
+    limiter.hit("login_account", email)
+    limiter.check_login_delay(email)
+
+    auth = AuthService(request)
+    user = auth.check_password(email, password)
+    if user is None:
+        limiter.login_failed(email)
+        request.pm.hook.vexpenses_login_failed(request=request, email=email)
+        raise InvalidCredentials()
+    limiter.login_succeeded(email)
+    session, token, expires_in, refresh = auth.start_session(user)
+    request.pm.hook.vexpenses_user_logged_in(request=request, user=user, session_id=session.id)
+    data = {
+        "token": token,
+        "token_type": "bearer",
+        "expires_in": expires_in,
+        "refresh_token": refresh,
+        "user": {"id": user.id, "name": user.name, "email": user.email},
+    }
+    return success(request, "Success on login user", data, status=201)
+
+
+def refresh_with_access_token(request):
+    """GET /refresh-token: the original app's refresh, with a valid access token."""
+    user = request.identity
+    auth = AuthService(request)
+    session_id = auth.current_session_id()
+    token, expires_in = auth.access_token(user, session_id)
+    request.pm.hook.vexpenses_token_refreshed(request=request, user=user, session_id=session_id)
+    return success(request, "Success on refresh user",
+                   {"token": token, "expires_in": expires_in}, status=201)
+
+
+def refresh_with_refresh_token(request):
+    """POST /refresh-token: rotate an opaque refresh token."""
+    body = json_body(request)
+    result = AuthService(request).rotate(body.get("refresh_token"))
+    if isinstance(result, RefreshReuse):
+        request.pm.hook.vexpenses_refresh_reuse_detected(
+            request=request, user=result.user, session_id=result.session.id
+        )
+        # Returned, not raised: the session's revocation must be committed.
+        return failure(request, 401, "Unauthenticated.",
+                       "This refresh token was already used; the session has been ended.")
+    user, session, token, expires_in, refresh = result
+    request.pm.hook.vexpenses_token_refreshed(request=request, user=user, session_id=session.id)
+    data = {"token": token, "token_type": "bearer", "expires_in": expires_in,
+            "refresh_token": refresh}
+    return success(request, "Success on refresh user", data, status=201)
+
+
+def logout(request):
+    user = request.identity
+    auth = AuthService(request)
+    session_id = auth.current_session_id()
+    auth.revoke_by_id(user, session_id, "logout")
+    request.pm.hook.vexpenses_user_logged_out(request=request, user=user, session_id=session_id)
+    return success(request, "Success on logout user", None, status=201)
+
+
+def logout_all(request):
+    user = request.identity
+    count = AuthService(request).revoke_all(user)
+    request.pm.hook.vexpenses_user_logged_out(request=request, user=user, session_id=None)
+    return success(request, "Success on logout user from every session",
+                   {"sessions_ended": count}, status=201)
+
+
+def list_sessions(request):
+    auth = AuthService(request)
+    current = auth.current_session_id()
+    data = [
+        {
+            "id": s.id,
+            "created_at": s.created_at,
+            "last_used_at": s.last_used_at,
+            "expires_at": s.expires_at,
+            "ip_address": s.ip_address,
+            "user_agent": s.user_agent,
+            "current": s.id == current,
+        }
+        for s in auth.active_sessions(request.identity)
+    ]
+    return success(request, "Success on get sessions", data)
+
+
+def revoke_session(request):
+    user = request.identity
+    session_id = request.matchdict["session_id"]
+    if AuthService(request).revoke_by_id(user, session_id, "revoked") is None:
+        raise NotFound()
+    request.pm.hook.vexpenses_user_logged_out(request=request, user=user, session_id=session_id)
+    return success(request, "Success on revoke session", None)
+
+
+FORGOT_MESSAGE = "Password reset link sent successfully"
+
+
+def forgot_password(request):
+    body = json_body(request)
+    check = Validator(body)
+    email = check.email()
+    check.raise_if_any()
+    limiter = request.registry.rate_limiter
+    limiter.hit("forgot_ip", request.client_addr or "-")
+    limiter.hit("forgot_email", email)
+    user = UserService(request).by_email(email)
+    if user is not None:
+        url = PasswordResetService(request).create_token(user)
+        request.pm.hook.vexpenses_password_reset_requested(
+            request=request, user=user, reset_url=url
+        )
+    # The same answer whether or not the e-mail is known.
+    return success(request, FORGOT_MESSAGE, None)
+
+
+def recover_password(request):
+    body = json_body(request)
+    token = body.get("token", request.GET.get("token"))
+    email_raw = body.get("email", request.GET.get("email"))
+    check = Validator({**body, "token": token, "email": email_raw})
+    check.string("token")
+    email = check.email()
+    password = check.password()
+    check.raise_if_any()
+    user = PasswordResetService(request).consume(email, token)
+    UserService(request).set_password(user, password)
+    ended = AuthService(request).revoke_all(user, "password_reset")
+    request.pm.hook.vexpenses_password_reset_completed(
+        request=request, user=user, sessions_ended=ended
+    )
+    return success(request, "Password reset successfully", None)
+
+
+def me(request):
+    user = request.identity
+    request.pm.hook.vexpenses_profile_viewed(request=request, user=user)
+    return success(request, "Success on get user", user_dict(user))
+
+
+def list_users(request):
+    name = _filter(request, "name")
+    email = _filter(request, "email")
+    users = UserService(request)
+    filters = {"name": name, "email": email}
+    if "cursor" in request.GET:
+        data = _cursor_page(request, users, filters)
+    else:
+        page = page_number(request)
+        items, total = users.page(page, name, email)
+        data = Paginator(request, [user_dict(u) for u in items], total, page,
+                         filters=filters).to_dict()
+    request.pm.hook.vexpenses_users_listed(
+        request=request, user=request.identity, filters=filters
+    )
+    return success(request, "Success on get users", data)
+
+
+def _filter(request, name):
+    value = request.GET.get(name)
+    if value is None or not value.strip():
+        return None
+    if len(value) > 255:
+        message = f"The {name} filter must not be greater than 255 characters."
+        raise ValidationError({name: [message]})
+    return value.strip()
+
+
+def _cursor_page(request, users, filters):
+    """Laravel's CursorPaginator shape: data, next_cursor, next_page_url, ..."""
+    cursor = request.GET["cursor"]
+    after = decode_cursor(cursor) if cursor else 0
+    items = users.after(after, **filters, limit=PER_PAGE + 1)
+    more = len(items) > PER_PAGE
+    items = items[: PER_PAGE]
+    next_cursor = encode_cursor(items[-1].id) if more else None
+    paginator = Paginator(request, [], 0, 1, filters=filters)
+    return {
+        "data": [user_dict(u) for u in items],
+        "path": paginator.path,
+        "per_page": PER_PAGE,
+        "next_cursor": next_cursor,
+        "next_page_url": paginator.url_with(cursor=next_cursor) if next_cursor else None,
+        "prev_cursor": None,
+        "prev_page_url": None,
+    }
+
+
+ROUTES = [
+    # name, path, (method, view, permission)...
+    ("register", "/register", [("POST", register, None)]),
+    ("authenticate", "/authenticate", [("POST", authenticate, None)]),
+    ("refresh", "/refresh-token", [("GET", refresh_with_access_token, "authenticated"),
+                                   ("POST", refresh_with_refresh_token, None)]),
+    ("logout", "/logout", [("GET", logout, "authenticated"), ("POST", logout, "authenticated")]),
+    ("logout_all", "/logout-all", [("POST", logout_all, "authenticated")]),
+    ("sessions", "/sessions", [("GET", list_sessions, "authenticated")]),
+    ("session", "/sessions/{session_id}", [("DELETE", revoke_session, "authenticated")]),
+    ("forgot", "/forgot-password", [("POST", forgot_password, None)]),
+    ("recover", "/recover-password", [("POST", recover_password, None)]),
+    ("me", "/me", [("GET", me, "authenticated")]),
+    ("list", "", [("GET", list_users, "authenticated")]),
+    ("list_slash", "/", [("GET", list_users, "authenticated")]),
+]
+
+
+def includeme(config):
+    for name, path, views in ROUTES:
+        route_name = f"accounts.{name}"
+        config.add_route(route_name, f"/api/v1/user{path}")
+        for method, view, permission in views:
+            config.add_view(view, route_name=route_name, request_method=method,
+                            permission=permission, renderer="json")
