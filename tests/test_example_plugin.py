@@ -18,6 +18,14 @@ def test_route_and_in_process_task(testapp):
     assert res.json["data"]["greeted_at"].endswith("Z")
 
 
+def test_in_process_task_keeps_the_request_id(testapp):
+    res = testapp.post_json("/api/v1/hello/greetings", {"name": "Ana"},
+                            headers={"X-Request-ID": "req-42"})
+    assert testapp.app.registry.queue.drain(10)
+    redis = testapp.app.registry.redis
+    assert redis.get(f"hello:request:{res.json['data']['id']}") == b"req-42"
+
+
 def test_validation_error_in_envelope(testapp):
     res = testapp.post_json("/api/v1/hello/greetings", {"name": ""}, status=422)
     assert res.json == {

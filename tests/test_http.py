@@ -124,3 +124,28 @@ def test_two_plugins_claiming_one_path_is_an_error(testapp):
     paths["/a"] = {}
     with pytest.raises(ConfigurationError, match="/a"):
         paths["/a"] = {}
+    with pytest.raises(ConfigurationError, match="/a"):
+        paths.setdefault("/a", {})
+    with pytest.raises(ConfigurationError, match="/a"):
+        paths.update({"/a": {}})
+
+
+def test_vexpenses_openapi_conflict_fails_at_startup(tmp_path, environ_clean, monkeypatch):
+    """Two contributors of one path stop the app from starting, not a later request."""
+    import types
+
+    from vexpenses_core import hookimpl, make_app
+    from vexpenses_core.settings import ConfigurationError
+
+    copycat = types.ModuleType("copycat")
+
+    @hookimpl
+    def vexpenses_openapi(spec):
+        spec["paths"]["/api/v1/plugins"] = {}
+
+    copycat.vexpenses_openapi = vexpenses_openapi
+    ep = types.SimpleNamespace(load=lambda: copycat, dist=None)
+    monkeypatch.setattr("vexpenses_core.plugins.installed_plugins", lambda: {"copycat": ep})
+    with pytest.raises(ConfigurationError, match="/api/v1/plugins"):
+        make_app({"vexpenses.database_url": f"sqlite:///{tmp_path}/c.db",
+                  "vexpenses.plugins": "copycat"})

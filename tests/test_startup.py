@@ -57,6 +57,12 @@ def test_environment_overrides_ini(environ_clean, monkeypatch):
     assert settings["vexpenses.tasks.broker"] == "redis"
 
 
+@pytest.mark.parametrize("value", ["hello, other", "hello other", "hello\nother"])
+def test_plugin_list_accepts_commas_spaces_and_lines(environ_clean, value):
+    assert normalize_settings({"vexpenses.plugins": value})["vexpenses.plugins"] == [
+        "hello", "other"]
+
+
 def test_embedded_default_runs_jobs_in_process(environ_clean):
     settings = normalize_settings({})
     assert settings["vexpenses.tasks.broker"] == "inprocess"
@@ -81,6 +87,19 @@ def test_redis_broker_without_redis_url_is_refused(environ_clean):
 
 def test_example_plugin_is_discovered_through_entry_points():
     assert "hello" in installed_plugins()
+
+
+def test_hookimpl_with_unknown_argument_is_a_configuration_error():
+    plugin = types.ModuleType("bad_args")
+
+    @hookimpl
+    def vexpenses_includeme(config, colour):
+        pass
+
+    plugin.vexpenses_includeme = vexpenses_includeme
+    ep = types.SimpleNamespace(load=lambda: plugin, dist=None)
+    with pytest.raises(ConfigurationError, match="bad hookimpl"):
+        build_plugin_manager(["bad"], installed={"bad": ep})
 
 
 def test_misspelt_hookimpl_is_an_error():

@@ -96,11 +96,19 @@ def post_greeting(testapp, name, delay=0):
 
 
 def test_worker_runs_task(worker_app):
-    greeting_id = post_greeting(worker_app, "Ana")
+    res = worker_app.post_json("/api/v1/hello/greetings", {"name": "Ana"}, status=201,
+                               headers={"X-Request-ID": "req-from-web"})
+    greeting_id = res.json["data"]["id"]
     done = wait_for(lambda: greeting(worker_app, greeting_id).message, 30)
     assert done == "Hello, Ana!"
-    pid = int(worker_app.redis_client.get(f"hello:pid:{greeting_id}"))
+    client = worker_app.redis_client
+    pid = int(client.get(f"hello:pid:{greeting_id}"))
     assert pid in children(worker_app.worker.pid)  # ran in a worker, not in the test
+    # the task ran under the id of the request that queued it
+    assert client.get(f"hello:request:{greeting_id}") == b"req-from-web"
+    # a finished task's message is acknowledged and removed from the stream
+    queue = worker_app.app.registry.settings["vexpenses.tasks.queue"]
+    assert wait_for(lambda: client.xlen(queue) == 0, 10)
 
 
 def test_killed_worker_task_runs_again_to_completion(worker_app):

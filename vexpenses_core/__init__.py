@@ -37,9 +37,12 @@ def includeme(config):
 
     pm = registry.pm
     pm.hook.vexpenses_includeme(config=config)
+    from .openapi import build_document
     from .tasks import register_tasks
 
     register_tasks(registry, [fn for found in pm.hook.vexpenses_tasks() for fn in found])
+    # Built now, so that two plugins claiming one path fail start-up, not a request.
+    registry.openapi_document = build_document(registry)
 
 
 def make_app(settings):

@@ -12,9 +12,12 @@ import asyncio
 import logging
 
 from redis.asyncio import Redis
-from taskiq import InMemoryBroker
+from redis.exceptions import RedisError
+from taskiq import InMemoryBroker, TaskiqMiddleware
 from taskiq.acks import AckableMessage
 from taskiq_redis import RedisStreamBroker
+
+from .logging import request_id_var
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +60,15 @@ class ReliableRedisStreamBroker(RedisStreamBroker):
 
     def _ack_generator(self, id, queue_name):
         self._in_flight[id] = queue_name
-        ack = super()._ack_generator(id, queue_name)
 
         async def _ack():
-            await ack()
+            # Acknowledge and delete in one round trip: a finished task's
+            # message has no further use, and the stream must not grow forever.
+            async with Redis(connection_pool=self.connection_pool) as conn:
+                pipe = conn.pipeline(transaction=True)
+                pipe.xack(queue_name, self.consumer_group_name, id)
+                pipe.xdel(queue_name, id)
+                await pipe.execute()
             self._in_flight.pop(id, None)
 
         return _ack
@@ -82,22 +90,36 @@ class ReliableRedisStreamBroker(RedisStreamBroker):
     async def listen(self):
         async with Redis(connection_pool=self.connection_pool) as conn:
             while True:
-                for message in await self._reclaim(conn):
-                    yield message
-                fetched = await conn.xreadgroup(
-                    self.consumer_group_name,
-                    self.consumer_name,
-                    {self.queue_name: ">"},
-                    block=self.block,
-                    noack=False,
-                    count=self.count,
-                )
+                try:
+                    for message in await self._reclaim(conn):
+                        yield message
+                    fetched = await conn.xreadgroup(
+                        self.consumer_group_name,
+                        self.consumer_name,
+                        {self.queue_name: ">"},
+                        block=self.block,
+                        noack=False,
+                        count=self.count,
+                    )
+                except (RedisError, OSError) as exc:
+                    # Redis restarted, or the stream or group was deleted: wait,
+                    # declare the group again and go on, rather than stop consuming.
+                    log.warning("lost the task stream (%s); reconnecting", exc)
+                    await asyncio.sleep(1)
+                    await self._redeclare()
+                    continue
                 for stream, messages in fetched or []:
                     for msg_id, data in messages:
                         yield AckableMessage(
                             data=data[b"data"],
                             ack=self._ack_generator(id=msg_id, queue_name=stream),
                         )
+
+    async def _redeclare(self):
+        try:
+            await self._declare_consumer_group()
+        except (RedisError, OSError):
+            pass  # still down; the next round tries again
 
     async def _reclaim(self, conn):
         _, claimed, _ = await conn.xautoclaim(
@@ -121,13 +143,26 @@ class ReliableRedisStreamBroker(RedisStreamBroker):
         return messages
 
 
+class RequestIdMiddleware(TaskiqMiddleware):
+    """A task runs under the request id of the request that queued it."""
+
+    def pre_execute(self, message):
+        request_id_var.set(message.labels.get("request_id") or None)
+        return message
+
+
 def make_broker(settings):
     """Return the broker that the settings ask for."""
     if settings["vexpenses.tasks.broker"] == "redis":
-        return ReliableRedisStreamBroker(
+        broker = ReliableRedisStreamBroker(
             settings["vexpenses.redis_url"],
             queue_name=settings["vexpenses.tasks.queue"],
             consumer_group_name=settings["vexpenses.tasks.queue"] + ":workers",
             redelivery_seconds=settings["vexpenses.tasks.redelivery_seconds"],
+            # A group created late still sees every message not yet done:
+            # finished ones are deleted from the stream on acknowledgement.
+            consumer_id="0",
         )
-    return InMemoryBroker(sync_tasks_pool_size=settings["vexpenses.worker.threads"])
+    else:
+        broker = InMemoryBroker(sync_tasks_pool_size=settings["vexpenses.worker.threads"])
+    return broker.with_middlewares(RequestIdMiddleware())

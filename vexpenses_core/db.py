@@ -11,6 +11,7 @@ import zope.sqlalchemy
 import zope.sqlalchemy.datamanager
 from pyramid_retry import mark_error_retryable
 from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -44,6 +45,11 @@ class UTCDateTime(TypeDecorator):
 
     impl = DateTime
     cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "mysql":  # keep microseconds; plain DATETIME drops them
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime())
 
     def process_bind_param(self, value, dialect):
         if value is not None and value.tzinfo is not None:

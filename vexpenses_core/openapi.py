@@ -2,13 +2,10 @@
 and an interactive page for it served from local assets (no CDN)."""
 
 import copy
-import threading
 
 from pyramid.response import Response
 
 from .settings import ConfigurationError
-
-_lock = threading.Lock()
 
 
 def error_response(description):
@@ -68,6 +65,12 @@ class PathCollector(dict):
         for key, value in dict(other, **kwargs).items():
             self[key] = value
 
+    def setdefault(self, key, default=None):
+        if key in self:
+            raise ConfigurationError(f"two plugins define the OpenAPI path {key!r}")
+        self[key] = default
+        return default
+
 
 def build_document(registry):
     spec = base_document(registry)
@@ -79,12 +82,8 @@ def build_document(registry):
 
 
 def openapi_view(request):
-    registry = request.registry
-    with _lock:
-        if getattr(registry, "openapi_document", None) is None:
-            registry.openapi_document = build_document(registry)
     request.response.content_type = "application/json"
-    return copy.deepcopy(registry.openapi_document)
+    return copy.deepcopy(request.registry.openapi_document)
 
 
 DOCS_PAGE = """<!doctype html>

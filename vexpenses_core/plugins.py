@@ -53,7 +53,10 @@ def build_plugin_manager(enabled, installed=None):
                           for name in BUILTIN_PLUGINS}
     for name in dict.fromkeys(enabled):
         ep = installed[name]
-        pm.register(ep.load(), name=name)
+        try:
+            pm.register(ep.load(), name=name)
+        except pluggy.PluginValidationError as exc:
+            raise ConfigurationError(f"Plugin {name!r} has a bad hookimpl: {exc}") from exc
         dist = getattr(ep, "dist", None)
         pm.vexpenses_dists[name] = (
             (dist.metadata["Name"], dist.version) if dist is not None else (None, None)

@@ -102,7 +102,10 @@ def normalize_settings(settings, environ=None):
             f"not {env!r}"
         )
     result["vexpenses.env"] = env
-    result["vexpenses.plugins"] = aslist(result["vexpenses.plugins"])
+    plugins = result["vexpenses.plugins"]
+    if isinstance(plugins, str):  # "a b", "a, b" and one per line all work
+        plugins = aslist(plugins.replace(",", " "))
+    result["vexpenses.plugins"] = list(plugins)
     result["vexpenses.auto_migrate"] = asbool(result["vexpenses.auto_migrate"])
     result["vexpenses.ratelimit.enabled"] = asbool(result["vexpenses.ratelimit.enabled"])
     for name in (

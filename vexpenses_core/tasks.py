@@ -130,8 +130,7 @@ class TaskQueue:
         name = task_name(task)
         check_plain(list(args), "arguments")
         check_plain(kwargs, "keyword arguments")
-        if self.broker.find_task(name) is None:
-            raise LookupError(f"no task named {name!r} is registered; is its plugin enabled?")
+        self._check_registered(name)
         labels = {"request_id": request_id_var.get() or ""}
         kicker = AsyncKicker(name, self.broker, labels)
         loop = self._ensure_loop()
@@ -143,12 +142,18 @@ class TaskQueue:
         name = task_name(task)
         check_plain(list(args), "arguments")
         check_plain(kwargs, "keyword arguments")
+        # Fail now, in the request, rather than after the data has committed.
+        self._check_registered(name)
         try:
             txn = request.tm.get()
         except NoTransaction:
             return self.send(name, *args, **kwargs)
         txn.addAfterCommitHook(self._after_commit, args=(name, args, kwargs))
         return None
+
+    def _check_registered(self, name):
+        if self.broker.find_task(name) is None:
+            raise LookupError(f"no task named {name!r} is registered; is its plugin enabled?")
 
     def _after_commit(self, committed, name, args, kwargs):
         if not committed:
@@ -203,6 +208,7 @@ def run_task(registry, func, args, kwargs, request_id=None):
     The same code path as a view: a request with ``dbsession`` joined to a
     transaction manager. Retried from the start on retryable DB errors.
     """
+    request_id = request_id or request_id_var.get()  # set from the message's labels
     for attempt in range(1, DB_ATTEMPTS + 1):
         request = make_task_request(registry, request_id)
         env = prepare(request=request, registry=registry)

@@ -95,6 +95,9 @@ def worker_main(config_uri, slot):
     from .cli import bootstrap_app
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides
+    # The supervisor migrated (when asked to) before starting us; N workers
+    # racing to run the same migrations would trip over each other.
+    os.environ["VEXPENSES_AUTO_MIGRATE"] = "false"
     env = bootstrap_app(config_uri)
     registry = env["registry"]
     try:
@@ -114,7 +117,6 @@ async def serve(registry, stop_event=None):
     broker.is_worker_process = True
     queue.use_loop(loop)
     await broker.startup()
-    registry.pm.hook.vexpenses_app_created(registry=registry)
     threads = registry.settings["vexpenses.worker.threads"]
     from concurrent.futures import ThreadPoolExecutor
 
@@ -126,9 +128,17 @@ async def serve(registry, stop_event=None):
             max_async_tasks=threads,
             max_prefetch=0,
             propagate_exceptions=True,
+            run_startup=False,  # started above, before the loop was handed to the bridge
         )
-        listening = asyncio.create_task(receiver.listen(stop_event))
-        await stop_event.wait()
+        stopping = asyncio.create_task(stop_event.wait())
+        while not stop_event.is_set():
+            listening = asyncio.create_task(receiver.listen(stop_event))
+            await asyncio.wait({listening, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not stop_event.is_set():
+                # The receiver died (it should not): log it and listen again.
+                log.error("task receiver stopped unexpectedly; restarting it",
+                          exc_info=listening.exception())
+                await asyncio.sleep(1)
         # The receiver stops fetching and lets running tasks finish.
         try:
             await asyncio.wait_for(listening, STOP_GRACE_SECONDS)

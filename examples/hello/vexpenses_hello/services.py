@@ -18,6 +18,7 @@ def greet(request, greeting_id, delay=0.0):
     redis = request.redis
     redis.incr(f"hello:runs:{greeting_id}")
     redis.set(f"hello:pid:{greeting_id}", os.getpid())
+    redis.set(f"hello:request:{greeting_id}", request.request_id)
     if delay:
         time.sleep(delay)
     greeting = request.dbsession.get(Greeting, greeting_id)
