@@ -50,7 +50,11 @@ class JWTSecurityPolicy:
     def claims(self, request):
         """The verified claims of the request's access token ({} when none)."""
         claims = self.engine.get_claims(request)
-        if claims.get("typ") != "access" or not isinstance(claims.get("sid"), str):
+        if (
+            claims.get("typ") != "access"
+            or not isinstance(claims.get("sid"), str)
+            or "exp" not in claims
+        ):
             return {}
         return claims
 

@@ -1,0 +1,107 @@
+"""Every rejected-token case of the accounts issue answers 401."""
+
+import base64
+import datetime
+import json
+import warnings
+
+import jwt
+import pytest
+
+from vexpenses_core.testing import JWT_SECRET, make_user
+
+
+def b64(data):
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+@pytest.fixture
+def user(testapp):
+    registry = testapp.app.registry
+    user_id, token = make_user(registry, email="tok@example.com", password="password123")
+    claims = jwt.decode(token, JWT_SECRET, algorithms=["HS256"])
+    return {"id": user_id, "token": token, "claims": claims}
+
+
+def me(testapp, token, status):
+    return testapp.get("/api/v1/user/me", headers={"Authorization": f"Bearer {token}"},
+                       status=status)
+
+
+def forge(claims, key=JWT_SECRET, algorithm="HS256", **changes):
+    with warnings.catch_warnings():  # PyJWT frowns at a short key for HS512: that's the point
+        warnings.simplefilter("ignore")
+        return jwt.encode({**claims, **changes}, key, algorithm=algorithm)
+
+
+def test_valid_token_has_the_promised_claims(testapp, user):
+    claims = user["claims"]
+    assert claims["sub"] == str(user["id"])
+    assert claims["typ"] == "access"
+    assert set(claims) >= {"sub", "sid", "jti", "typ", "iat", "exp"}
+    assert claims["exp"] - claims["iat"] == 900
+    me(testapp, user["token"], 200)
+
+
+def test_alg_none_is_401(testapp, user):
+    header = b64({"alg": "none", "typ": "JWT"})
+    token = f"{header}.{b64(user['claims'])}."
+    me(testapp, token, 401)
+
+
+def test_algorithm_confusion_is_401(testapp, user):
+    """A token signed with HS512 (or claiming RS256) is refused: only HS256 is accepted."""
+    me(testapp, forge(user["claims"], algorithm="HS512"), 401)
+    header = b64({"alg": "RS256", "typ": "JWT"})
+    body = b64(user["claims"])
+    me(testapp, f"{header}.{body}.{user['token'].split('.')[2]}", 401)
+
+
+def test_bad_signature_is_401(testapp, user):
+    me(testapp, forge(user["claims"], key="another-secret-of-sufficient-length-123456"), 401)
+    head, body, sig = user["token"].split(".")
+    tampered = b64({**user["claims"], "sub": "999"})
+    me(testapp, f"{head}.{tampered}.{sig}", 401)
+
+
+def test_expired_token_is_401(testapp, user):
+    past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=1)
+    me(testapp, forge(user["claims"], exp=int(past.timestamp())), 401)
+
+
+def test_refresh_token_presented_as_access_token_is_401(testapp, user):
+    me(testapp, forge(user["claims"], typ="refresh"), 401)
+    # and our real refresh tokens are opaque strings, not JWTs
+    login = testapp.post_json("/api/v1/user/authenticate",
+                              {"email": "tok@example.com", "password": "password123"})
+    me(testapp, login.json["data"]["refresh_token"], 401)
+
+
+def test_token_for_revoked_session_is_401(testapp, user):
+    testapp.get("/api/v1/user/logout", headers={"Authorization": f"Bearer {user['token']}"},
+                status=201)
+    me(testapp, user["token"], 401)
+
+
+def test_token_for_deleted_user_is_401(testapp, user):
+    from vexpenses_core.models import User
+
+    session = testapp.app.registry.dbsession_factory()
+    session.delete(session.get(User, user["id"]))
+    session.commit()
+    session.close()
+    me(testapp, user["token"], 401)
+
+
+@pytest.mark.parametrize("change", [
+    {"sub": 5}, {"sub": "abc"}, {"sub": None}, {"sid": None}, {"sid": 123}, {"sid": "x" * 40},
+])
+def test_malformed_claims_are_401(testapp, user, change):
+    me(testapp, forge(user["claims"], **change), 401)
+
+
+@pytest.mark.parametrize("claim", ["sub", "sid", "typ", "exp"])
+def test_missing_claims_are_401(testapp, user, claim):
+    # a token without an expiry is refused too: we never issue one
+    claims = {k: v for k, v in user["claims"].items() if k != claim}
+    me(testapp, forge(claims), 401)
