@@ -74,3 +74,48 @@ def test_no_command_prints_help():
     result = run([])
     assert result.returncode == 2
     assert "migrate" in result.stdout
+
+
+def test_create_admin_takes_the_password_from_the_environment(tmp_path):
+    from vexpenses_core.testing import JWT_SECRET
+
+    db = tmp_path / "admin.sqlite"
+    env = {"VEXPENSES_DATABASE_URL": f"sqlite:///{db}", "VEXPENSES_PLUGINS": "",
+           "VEXPENSES_JWT_SECRET": JWT_SECRET}
+    ini = str(write_ini(tmp_path))
+    assert run(["migrate", ini], env).returncode == 0
+    result = run(["create-admin", ini, "--email", "Boss@Example.com", "--name", "The Boss"],
+                 {**env, "VEXPENSES_ADMIN_PASSWORD": "s3cret-admin-pass"})
+    assert result.returncode == 0, result.stderr
+    assert "created admin boss@example.com" in result.stdout
+    assert "s3cret" not in result.stdout + result.stderr
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        row = conn.exec_driver_sql("SELECT is_admin, password_hash FROM users").one()
+    assert row[0] == 1 and row[1].startswith("$argon2id$")
+    # running it again promotes instead of failing
+    again = run(["create-admin", ini, "--email", "boss@example.com"],
+                {**env, "VEXPENSES_ADMIN_PASSWORD": "s3cret-admin-pass"})
+    assert again.returncode == 0 and "now an admin" in again.stdout
+
+
+def test_create_admin_refuses_without_a_password_source(tmp_path):
+    env = {"VEXPENSES_DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite"}
+    result = subprocess.run([VEXPENSES, "create-admin", str(write_ini(tmp_path)), "--email",
+                             "a@example.com"], capture_output=True, text=True, timeout=60,
+                            stdin=subprocess.DEVNULL, env=dict(os.environ, **env))
+    assert result.returncode == 2
+    assert "VEXPENSES_ADMIN_PASSWORD" in result.stderr
+
+
+def test_create_admin_validates_the_password(tmp_path):
+    env = {"VEXPENSES_DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite",
+           "VEXPENSES_ADMIN_PASSWORD": "short"}
+    result = run(["create-admin", str(write_ini(tmp_path)), "--email", "a@example.com"], env)
+    assert result.returncode == 2
+    assert "at least 8 characters" in result.stderr
+
+
+def test_create_admin_has_no_password_option():
+    result = run(["create-admin", "--help"])
+    assert "--password" not in result.stdout

@@ -8,6 +8,9 @@ from .openapi import error_response
 @hookimpl(tryfirst=True)  # list the core's commands first in --help
 def vexpenses_add_commands(subparsers):
     cli.add_core_commands(subparsers)
+    from .accounts import commands
+
+    commands.add_commands(subparsers)
 
 
 @hookimpl
@@ -31,3 +34,6 @@ def vexpenses_openapi(spec):
             },
         }
     }
+    from .accounts.openapi import add_paths
+
+    add_paths(spec)

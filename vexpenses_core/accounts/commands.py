@@ -1,0 +1,72 @@
+"""``vexpenses create-admin CONFIG``: the first administrator.
+
+The password comes from ``VEXPENSES_ADMIN_PASSWORD`` or a prompt, never
+from the command line, where it would land in shell history and ``ps``.
+"""
+
+import getpass
+import os
+import sys
+
+from ..api import ValidationError
+from ..cli import bootstrap_app
+from ..settings import ConfigurationError
+from .services import UserService
+from .validation import Validator
+
+
+def read_password():
+    password = os.environ.get("VEXPENSES_ADMIN_PASSWORD")
+    if password:
+        return password, password
+    if not sys.stdin.isatty():
+        raise ConfigurationError(
+            "no password: set VEXPENSES_ADMIN_PASSWORD or run the command in a terminal"
+        )
+    return getpass.getpass("Password: "), getpass.getpass("Repeat the password: ")
+
+
+def create_admin(args):
+    password, confirmation = read_password()
+    check = Validator({"name": args.name, "email": args.email, "password": password,
+                       "password_confirmation": confirmation})
+    name, email, password = check.name(), check.email(), check.password()
+    if check.errors:
+        for field, messages in check.errors.items():
+            for message in messages:
+                print(f"vexpenses: {field}: {message}", file=sys.stderr)
+        return 2
+    env = bootstrap_app(args.config_uri)
+    request = env["request"]
+    try:
+        with request.tm:
+            users = UserService(request)
+            existing = users.by_email(email)
+            if existing is not None:
+                existing.is_admin = True
+                print(f"{email} already exists (id {existing.id}); it is now an admin")
+                return 0
+            try:
+                user = users.register(name, email, password, None, is_admin=True)
+            except ValidationError as exc:
+                print(f"vexpenses: {exc.errors}", file=sys.stderr)
+                return 2
+            print(f"created admin {email} (id {user.id})")
+    finally:
+        env["closer"]()
+    return 0
+
+
+def add_commands(subparsers):
+    parser = subparsers.add_parser(
+        "create-admin",
+        help="create an administrator (or make an existing user one)",
+        description="Create an administrator account. The password is read from "
+        "VEXPENSES_ADMIN_PASSWORD or asked for at a prompt; it is never taken from the "
+        "command line. An existing user with that e-mail is made an admin instead, "
+        "keeping their password.",
+    )
+    parser.add_argument("config_uri", metavar="CONFIG", help="ini file, e.g. production.ini")
+    parser.add_argument("--email", required=True)
+    parser.add_argument("--name", default="Administrator")
+    parser.set_defaults(func=create_admin)
