@@ -1,0 +1,154 @@
+"""The reset link opens a real page: driven end to end in headless Chromium.
+
+Uses Debian's chromium at /usr/bin/chromium through Playwright (no browser
+download). `.ci/run` and `make test` install it.
+"""
+
+import os
+import threading
+import urllib.parse
+
+import pytest
+from waitress.server import create_server
+
+from vexpenses_core import hookimpl
+
+CHROMIUM = os.environ.get("VEXPENSES_TEST_CHROMIUM", "/usr/bin/chromium")
+PASSWORD = "old password 1"
+NEW = "a brand new password"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"Chromium is not installed at {CHROMIUM}: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def live(make_testapp):
+    """The app served by waitress on a free port, with its base URL set to match."""
+    holder = {}
+    server = create_server(lambda environ, start: holder["app"](environ, start),
+                           host="127.0.0.1", port=0, threads=4)
+    base_url = f"http://127.0.0.1:{server.effective_port}"
+    testapp = make_testapp(**{"vexpenses.base_url": base_url})
+    holder["app"] = testapp.app
+    links = []
+
+    class Catcher:
+        @hookimpl
+        def vexpenses_password_reset_requested(self, reset_url):
+            links.append(reset_url)
+
+    testapp.app.registry.pm.register(Catcher(), name="catcher")
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    testapp.base_url, testapp.links = base_url, links
+    testapp.post_json("/api/v1/user/register", {
+        "name": "Ana Souza", "email": "ana@example.com", "password": PASSWORD,
+        "password_confirmation": PASSWORD, "birth_date": "1990-01-01"}, status=201)
+    yield testapp
+    server.close()
+    thread.join(5)
+
+
+def request_link(live):
+    live.post_json("/api/v1/user/forgot-password", {"email": "ana@example.com"})
+    link = live.links[-1]
+    assert link.startswith(live.base_url + "/reset-password?")
+    return link
+
+
+def fill_and_submit(page, password, confirmation):
+    page.fill("#password", password)
+    page.fill("#password_confirmation", confirmation)
+    with page.expect_response(lambda r: "/recover-password" in r.url):
+        page.click("button[type=submit]")
+    # the page writes its verdict once the answer is read: wait for the button again
+    page.wait_for_function(
+        "() => document.querySelector('#reset-form').hidden"
+        " || !document.querySelector('button[type=submit]').disabled")
+    return page.inner_text("#result"), page.get_attribute("#result", "class")
+
+
+def test_reset_flow_in_a_real_browser(live, browser, tmp_path):
+    link = request_link(live)
+    page = browser.new_page()
+    response = page.goto(link)
+    assert response.status == 200
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    assert page.inner_text("#email") == "ana@example.com"
+
+    # a typo in the confirmation is reported, and the link still works afterwards
+    text, kind = fill_and_submit(page, NEW, NEW + "x")
+    assert kind == "error" and "confirmation does not match" in text
+
+    text, kind = fill_and_submit(page, NEW, NEW)
+    assert kind == "success" and "password has been changed" in text
+    assert page.is_hidden("#reset-form")
+    page.screenshot(path=str(tmp_path / "reset-done.png"))
+    page.close()
+
+    live.post_json("/api/v1/user/authenticate",
+                   {"email": "ana@example.com", "password": NEW}, status=201)
+    live.post_json("/api/v1/user/authenticate",
+                   {"email": "ana@example.com", "password": PASSWORD}, status=401)
+
+
+def test_used_link_shows_a_clear_error(live, browser):
+    link = request_link(live)
+    token = urllib.parse.parse_qs(urllib.parse.urlparse(link).query)["token"][0]
+    live.post_json("/api/v1/user/recover-password", {
+        "token": token, "email": "ana@example.com", "password": NEW,
+        "password_confirmation": NEW})
+    page = browser.new_page()
+    page.goto(link)
+    text, kind = fill_and_submit(page, "yet another pass", "yet another pass")
+    assert kind == "error" and "already been used" in text
+    page.close()
+
+
+def test_expired_link_shows_a_clear_error(live, browser):
+    import datetime
+
+    from vexpenses_core.models import PasswordReset
+
+    link = request_link(live)
+    session = live.app.registry.dbsession_factory()
+    for reset in session.query(PasswordReset):
+        reset.expires_at = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=5)
+    session.commit()
+    session.close()
+    page = browser.new_page()
+    page.goto(link)
+    text, kind = fill_and_submit(page, NEW, NEW)
+    assert kind == "error" and "expired" in text
+    page.close()
+
+
+def test_incomplete_link_says_so(live, browser):
+    page = browser.new_page()
+    page.goto(live.base_url + "/reset-password")
+    assert "incomplete" in page.inner_text("#result")
+    assert page.is_hidden("#reset-form")
+    page.close()
+
+
+def test_hostile_email_in_link_is_shown_as_text(live, browser):
+    page = browser.new_page()
+    page.goto(live.base_url + "/reset-password?token=x&email=%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E")
+    assert page.inner_text("#email") == "<img src=x onerror=alert(1)>"
+    assert page.query_selector("#email img") is None
+    page.close()
