@@ -368,7 +368,9 @@ def seed_users(registry, count, prefix="user"):
                      for i in range(count)])
     session.commit()
     session.close()
-    registry.redis.incr("vexpenses:users:version")
+    from vexpenses_core.redis_client import redis_key
+
+    registry.redis.incr(redis_key(registry, "users", "version"))
 
 
 def test_user_list_is_a_laravel_paginator(testapp, hooks):

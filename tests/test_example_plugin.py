@@ -22,8 +22,11 @@ def test_in_process_task_keeps_the_request_id(testapp):
     res = testapp.post_json("/api/v1/hello/greetings", {"name": "Ana"},
                             headers={"X-Request-ID": "req-42"})
     assert testapp.app.registry.queue.drain(10)
-    redis = testapp.app.registry.redis
-    assert redis.get(f"hello:request:{res.json['data']['id']}") == b"req-42"
+    from vexpenses_core.redis_client import redis_key
+
+    registry = testapp.app.registry
+    key = redis_key(registry, "hello", "request", res.json["data"]["id"])
+    assert registry.redis.get(key) == b"req-42"
 
 
 def test_validation_error_in_envelope(testapp):

@@ -12,6 +12,7 @@ import pytest
 import redis
 from vexpenses_hello.models import Greeting
 
+from vexpenses_core.redis_client import redis_key
 from vexpenses_core.testing import JWT_SECRET, write_ini
 
 VEXPENSES = str(pathlib.Path(sys.executable).with_name("vexpenses"))
@@ -48,7 +49,6 @@ def children(pid):
 def worker_app(make_testapp, redis_url, database_url, tmp_path):
     """A web app sending to Redis, and `vexpenses worker CONFIG --workers 2` consuming."""
     client = redis.Redis.from_url(redis_url)
-    client.flushdb()
     testapp = make_testapp(**{"vexpenses.redis_url": redis_url})
     settings = testapp.app.registry.settings
     env = dict(
@@ -59,6 +59,7 @@ def worker_app(make_testapp, redis_url, database_url, tmp_path):
         VEXPENSES_JWT_SECRET=JWT_SECRET,
         VEXPENSES_AUTO_MIGRATE="false",
         VEXPENSES_TASK_QUEUE=settings["vexpenses.tasks.queue"],
+        VEXPENSES_REDIS_PREFIX=settings["vexpenses.redis_prefix"],
         VEXPENSES_TASK_REDELIVERY_SECONDS="2",
     )
     log = open(tmp_path / "worker.log", "w")
@@ -82,6 +83,10 @@ def worker_app(make_testapp, redis_url, database_url, tmp_path):
         print((tmp_path / "worker.log").read_text())
 
 
+def key(testapp, *parts):
+    return redis_key(testapp.app.registry, "hello", *parts)
+
+
 def greeting(testapp, greeting_id):
     session = testapp.app.registry.dbsession_factory()
     try:
@@ -102,10 +107,10 @@ def test_worker_runs_task(worker_app):
     done = wait_for(lambda: greeting(worker_app, greeting_id).message, 30)
     assert done == "Hello, Ana!"
     client = worker_app.redis_client
-    pid = int(client.get(f"hello:pid:{greeting_id}"))
+    pid = int(client.get(key(worker_app, "pid", greeting_id)))
     assert pid in children(worker_app.worker.pid)  # ran in a worker, not in the test
     # the task ran under the id of the request that queued it
-    assert client.get(f"hello:request:{greeting_id}") == b"req-from-web"
+    assert client.get(key(worker_app, "request", greeting_id)) == b"req-from-web"
     # a finished task's message is acknowledged and removed from the stream
     queue = worker_app.app.registry.settings["vexpenses.tasks.queue"]
     assert wait_for(lambda: client.xlen(queue) == 0, 10)
@@ -113,9 +118,9 @@ def test_worker_runs_task(worker_app):
 
 def test_killed_worker_task_runs_again_to_completion(worker_app):
     greeting_id = post_greeting(worker_app, "Bia", delay=3)
-    runs_key = f"hello:runs:{greeting_id}"
+    runs_key = key(worker_app, "runs", greeting_id)
     assert wait_for(lambda: worker_app.redis_client.get(runs_key), 30), "task never started"
-    victim = int(worker_app.redis_client.get(f"hello:pid:{greeting_id}"))
+    victim = int(worker_app.redis_client.get(key(worker_app, "pid", greeting_id)))
     os.kill(victim, signal.SIGKILL)
 
     done = wait_for(lambda: greeting(worker_app, greeting_id).message, 40)
@@ -132,7 +137,7 @@ def test_task_longer_than_redelivery_timeout_runs_once(worker_app):
     done = wait_for(lambda: greeting(worker_app, greeting_id).message, 40)
     assert done == "Hello, Caio!"
     time.sleep(3)  # a wrongly redelivered copy would have started by now
-    assert int(worker_app.redis_client.get(f"hello:runs:{greeting_id}")) == 1
+    assert int(worker_app.redis_client.get(key(worker_app, "runs", greeting_id))) == 1
 
 
 def test_worker_refuses_to_start_without_redis(tmp_path):

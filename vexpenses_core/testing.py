@@ -56,9 +56,7 @@ def redis_url():
         client.ping()
     except redis.ConnectionError as exc:
         pytest.fail(f"Redis is not reachable at {REDIS_URL}: start it (see README). {exc}")
-    client.flushdb()
     yield REDIS_URL
-    client.flushdb()
     client.close()
 
 
@@ -69,6 +67,7 @@ def vexpenses_plugins():
 
 
 def base_settings(database_url, plugins="", **overrides):
+    run_id = uuid.uuid4().hex
     settings = {
         "vexpenses.env": "testing",
         "vexpenses.database_url": database_url,
@@ -76,7 +75,9 @@ def base_settings(database_url, plugins="", **overrides):
         "vexpenses.plugins": plugins,
         "vexpenses.jwt_secret": JWT_SECRET,
         "vexpenses.base_url": "http://localhost",
-        "vexpenses.tasks.queue": f"test:{uuid.uuid4().hex}",
+        # Unique per app, so test runs and tests can share one Redis.
+        "vexpenses.redis_prefix": f"test:{run_id}:",
+        "vexpenses.tasks.queue": f"test:{run_id}:tasks",
         "vexpenses.tasks.redelivery_seconds": "2",
         # Cheap hashing: the tests hash many passwords, not defend against GPUs.
         "vexpenses.argon2.time_cost": "1",
@@ -121,6 +122,10 @@ def make_testapp(database_url, vexpenses_plugins, environ_clean):
         registry.queue.close()
         clean_tables(registry.dbengine)
         registry.dbengine.dispose()
+        if registry.settings["vexpenses.redis_url"]:  # leave a shared Redis as we found it
+            prefix = registry.settings["vexpenses.redis_prefix"]
+            for key in registry.redis.scan_iter(match=prefix + "*", count=1000):
+                registry.redis.delete(key)
         registry.redis.close()
 
 

@@ -35,7 +35,10 @@ class RateLimited(APIError):
 class RateLimiter:
     def __init__(self, settings, redis):
         url = settings["vexpenses.redis_url"]
-        storage = storage_from_string(url if url else "memory://")
+        if url:
+            storage = storage_from_string(url, key_prefix=settings["vexpenses.redis_prefix"] + "limits")
+        else:
+            storage = storage_from_string("memory://")
         self.limiter = MovingWindowRateLimiter(storage)
         self.redis = redis
         self.enabled = settings["vexpenses.ratelimit.enabled"]
@@ -44,6 +47,7 @@ class RateLimiter:
             for name in ("login_ip", "login_account", "forgot_ip", "forgot_email")
         }
         self.free_failures = settings["vexpenses.ratelimit.login_free_failures"]
+        self.prefix = settings["vexpenses.redis_prefix"]
 
     def hit(self, name, key):
         """Count one attempt; raise :class:`RateLimited` when over the limit."""
@@ -57,7 +61,7 @@ class RateLimiter:
     # -- escalating delay after login failures -------------------------------
 
     def _failure_key(self, account):
-        return f"vexpenses:login-failures:{account}"
+        return f"{self.prefix}login-failures:{account}"
 
     def check_login_delay(self, account):
         if not self.enabled:

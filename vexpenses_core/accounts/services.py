@@ -98,7 +98,7 @@ class UserService:
 
     def users_changed(self):
         """Call after adding or removing users, so cached totals are dropped."""
-        self.redis.incr("vexpenses:users:version")
+        self.redis.incr(self.request.redis_key("users", "version"))
 
     def _filters(self, name, email):
         conditions = []
@@ -109,8 +109,8 @@ class UserService:
         return conditions
 
     def count(self, name=None, email=None):
-        version = int(self.redis.get("vexpenses:users:version") or 0)
-        key = "vexpenses:users:count:" + sha256(json.dumps([version, name, email]))
+        version = int(self.redis.get(self.request.redis_key("users", "version")) or 0)
+        key = self.request.redis_key("users", "count", sha256(json.dumps([version, name, email])))
         cached = self.redis.get(key)
         if cached is not None:
             return int(cached)

@@ -16,9 +16,9 @@ def create_greeting(dbsession, name):
 def greet(request, greeting_id, delay=0.0):
     """Complete a greeting. Counts its runs in Redis so tests can watch redelivery."""
     redis = request.redis
-    redis.incr(f"hello:runs:{greeting_id}")
-    redis.set(f"hello:pid:{greeting_id}", os.getpid())
-    redis.set(f"hello:request:{greeting_id}", request.request_id)
+    redis.incr(request.redis_key("hello", "runs", greeting_id))
+    redis.set(request.redis_key("hello", "pid", greeting_id), os.getpid())
+    redis.set(request.redis_key("hello", "request", greeting_id), request.request_id)
     if delay:
         time.sleep(delay)
     greeting = request.dbsession.get(Greeting, greeting_id)
