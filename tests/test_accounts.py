@@ -347,6 +347,40 @@ def test_sessions_list_revoke_one_and_logout_all(testapp):
         testapp.get("/api/v1/user/me", headers=bearer(token), status=401)
 
 
+def test_revoking_an_ended_session_is_404(testapp):
+    register(testapp)
+    a = login(testapp).json["data"]["token"]
+    login(testapp)
+    sessions = testapp.get("/api/v1/user/sessions", headers=bearer(a)).json["data"]
+    other = next(s["id"] for s in sessions if not s["current"])
+    testapp.delete(f"/api/v1/user/sessions/{other}", headers=bearer(a))
+    testapp.delete(f"/api/v1/user/sessions/{other}", headers=bearer(a), status=404)
+
+
+def test_every_401_asks_for_a_bearer_token(testapp):
+    register(testapp)
+    res = login(testapp, password="wrong password", status=401)
+    assert res.headers["WWW-Authenticate"] == "Bearer"
+    res = testapp.post_json("/api/v1/user/refresh-token", {"refresh_token": "x"}, status=401)
+    assert res.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_long_laravel_passwords_still_work(testapp):
+    """PHP's bcrypt used only the first 72 bytes of a password."""
+    import bcrypt
+
+    from vexpenses_core.models import User
+
+    long_password = "é" * 50  # 100 bytes
+    laravel = bcrypt.hashpw(long_password.encode()[:72], bcrypt.gensalt(4)).decode()
+    session = testapp.app.registry.dbsession_factory()
+    session.add(User(name="Long Pass", email="long@example.com",
+                     password_hash=laravel.replace("$2b$", "$2y$")))
+    session.commit()
+    session.close()
+    login(testapp, email="long@example.com", password=long_password)
+
+
 def test_cannot_revoke_someone_elses_session(testapp):
     register(testapp)
     register(testapp, email="bia@example.com")

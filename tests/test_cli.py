@@ -18,6 +18,7 @@ def run(args, env=None, tmp_path=None):
 
 
 def test_help_lists_core_and_plugin_commands_via_vexpenses_add_commands():
+    """Core and plugin commands both arrive through vexpenses_add_commands."""
     result = run(["--help"])
     assert result.returncode == 0
     for command in ("migrate", "worker", "hello-count"):
@@ -100,7 +101,8 @@ def test_create_admin_takes_the_password_from_the_environment(tmp_path):
 
 
 def test_create_admin_refuses_without_a_password_source(tmp_path):
-    env = {"VEXPENSES_DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite"}
+    env = {"VEXPENSES_DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite",
+           "VEXPENSES_AUTO_MIGRATE": "true"}
     result = subprocess.run([VEXPENSES, "create-admin", str(write_ini(tmp_path)), "--email",
                              "a@example.com"], capture_output=True, text=True, timeout=60,
                             stdin=subprocess.DEVNULL, env=dict(os.environ, **env))
@@ -110,7 +112,7 @@ def test_create_admin_refuses_without_a_password_source(tmp_path):
 
 def test_create_admin_validates_the_password(tmp_path):
     env = {"VEXPENSES_DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite",
-           "VEXPENSES_ADMIN_PASSWORD": "short"}
+           "VEXPENSES_ADMIN_PASSWORD": "short", "VEXPENSES_AUTO_MIGRATE": "true"}
     result = run(["create-admin", str(write_ini(tmp_path)), "--email", "a@example.com"], env)
     assert result.returncode == 2
     assert "at least 8 characters" in result.stderr

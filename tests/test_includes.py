@@ -100,6 +100,7 @@ def test_vexpenses_tasks_hook_registers_plugin_tasks(testapp):
 
 
 def test_vexpenses_migration_locations_hook_adds_plugin_branch(testapp):
+    """The hook vexpenses_migration_locations puts the plugin's folder in Alembic's path."""
     from vexpenses_core.migrate import alembic_config
 
     locations = alembic_config(testapp.app.registry).get_main_option("version_locations")
@@ -107,4 +108,5 @@ def test_vexpenses_migration_locations_hook_adds_plugin_branch(testapp):
 
 
 def test_vexpenses_app_created_hook_runs_once_per_app(testapp):
+    """The hello plugin's vexpenses_app_created ran when the app was made."""
     assert testapp.app.registry.hello_ready is True

@@ -166,6 +166,16 @@ def test_token_for_another_email_is_refused(testapp, user, reset_links):
     assert res.json["errors"]["token"] == ["This password reset token is invalid."]
 
 
+def test_completed_reset_clears_the_login_delay(testapp, user, reset_links):
+    for _ in range(4):  # three free failures, then one that starts a delay
+        login(testapp, "wrong password", status=401)
+    login(testapp, PASSWORD, status=429)
+    forgot(testapp)
+    token, email = link_params(reset_links[0])
+    recover(testapp, token, email)
+    login(testapp, NEW)
+
+
 def test_forgot_with_bad_email_is_422(testapp):
     forgot(testapp, "not an email", status=422)
     testapp.post_json("/api/v1/user/forgot-password", {}, status=422)

@@ -168,3 +168,15 @@ def test_host_app_includes_vexpenses_beside_its_own_routes(tmp_path, environ_cle
 
 def test_core_version_is_reported():
     assert importlib.metadata.version("vexpenses-core")
+
+
+@pytest.mark.parametrize("settings,match", [
+    ({"vexpenses.argon2.memory_cost": "8", "vexpenses.argon2.parallelism": "4"}, "memory_cost"),
+    ({"vexpenses.ratelimit.login_ip": "3 per hour;5 per day"}, "login_ip"),
+    ({"vexpenses.ratelimit.forgot_ip": "lots"}, "forgot_ip"),
+    ({"vexpenses.jwt_algorithm": "none"}, "jwt_algorithm"),
+    ({"vexpenses.jwt_algorithm": "RS256"}, "jwt_private_key_file"),
+])
+def test_bad_security_settings_are_named(environ_clean, settings, match):
+    with pytest.raises(ConfigurationError, match=match):
+        normalize_settings(settings)

@@ -87,6 +87,8 @@ def failure(request, status, message, errors=None):
     session when a stolen refresh token comes back.
     """
     request.response.status_int = status
+    if status == 401:
+        request.response.headers["WWW-Authenticate"] = "Bearer"
     return failure_body(message, errors if errors is not None else message)
 
 
@@ -126,7 +128,10 @@ def _error_response(request, status, message, errors, headers=None):
 
 
 def api_error_view(exc, request):
-    return _error_response(request, exc.status, exc.message, exc.errors, exc.headers)
+    headers = dict(exc.headers)
+    if exc.status == 401:
+        headers.setdefault("WWW-Authenticate", "Bearer")
+    return _error_response(request, exc.status, exc.message, exc.errors, headers)
 
 
 def http_exception_view(exc, request):

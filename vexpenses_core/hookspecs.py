@@ -77,7 +77,7 @@ def vexpenses_openapi(spec):
         (``components`` holding ``schemas``).  Add to it; return ``None``.
         Adding a path that already exists is an error at start-up.
 
-    Called once when the document is first requested, in a request.
+    Called once at start-up, when the app is configured; not in a request.
     """
 
 

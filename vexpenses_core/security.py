@@ -13,6 +13,7 @@ import datetime
 import pathlib
 import uuid
 
+import jwt
 from pyramid.authorization import ACLHelper, Allow, Authenticated, Everyone
 from pyramid_jwt import JWTAuthenticationPolicy
 from sqlalchemy import select
@@ -130,9 +131,23 @@ def _read_key(settings, name):
         raise ConfigurationError(f"{name}: cannot read {path}: {exc.strerror}") from None
 
 
+def check_keys(engine):
+    """Sign and verify one token now, so that a key that does not fit its
+    algorithm stops start-up instead of failing every login."""
+    try:
+        token = engine.create_token("0", typ="check")
+        jwt.decode(token, engine.public_key, algorithms=[engine.algorithm])
+    except Exception as exc:
+        raise ConfigurationError(
+            f"the JWT keys do not work with vexpenses.jwt_algorithm = {engine.algorithm}: {exc}"
+        ) from None
+
+
 def includeme(config):
     """Install the JWT security policy and the default ACL root."""
-    policy = JWTSecurityPolicy(make_jwt_engine(config.get_settings()))
+    engine = make_jwt_engine(config.get_settings())
+    check_keys(engine)
+    policy = JWTSecurityPolicy(engine)
     config.registry.security = policy
     config.set_security_policy(policy)
     config.set_root_factory(Root)

@@ -123,6 +123,11 @@ def normalize_settings(settings, environ=None):
         "vexpenses.ratelimit.login_free_failures",
     ):
         result[name] = _positive_int(name, result[name])
+    if result["vexpenses.argon2.memory_cost"] < 8 * result["vexpenses.argon2.parallelism"]:
+        raise ConfigurationError(
+            "vexpenses.argon2.memory_cost (KiB) must be at least 8 times "
+            "vexpenses.argon2.parallelism"
+        )
     for name in ("ratelimit.login_ip", "ratelimit.login_account", "ratelimit.forgot_ip",
                  "ratelimit.forgot_email"):
         _check_rate(f"vexpenses.{name}", result[f"vexpenses.{name}"])
@@ -159,13 +164,14 @@ def _positive_int(name, value):
 
 
 def _check_rate(name, value):
-    from limits import parse
+    from limits import parse_many
 
     try:
-        parse(value)
+        if len(parse_many(value)) != 1:
+            raise ValueError(value)
     except ValueError:
         raise ConfigurationError(
-            f"{name} must be a rate such as '10 per minute', not {value!r}"
+            f"{name} must be one rate such as '10 per minute', not {value!r}"
         ) from None
 
 

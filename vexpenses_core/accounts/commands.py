@@ -8,7 +8,6 @@ import getpass
 import os
 import sys
 
-from ..api import ValidationError
 from ..cli import bootstrap_app
 from ..settings import ConfigurationError
 from .services import UserService
@@ -27,14 +26,9 @@ def read_password():
 
 
 def create_admin(args):
-    password, confirmation = read_password()
-    check = Validator({"name": args.name, "email": args.email, "password": password,
-                       "password_confirmation": confirmation})
-    name, email, password = check.name(), check.email(), check.password()
-    if check.errors:
-        for field, messages in check.errors.items():
-            for message in messages:
-                print(f"vexpenses: {field}: {message}", file=sys.stderr)
+    check = Validator({"name": args.name, "email": args.email})
+    name, email = check.name(), check.email()
+    if report(check):
         return 2
     env = bootstrap_app(args.config_uri)
     request = env["request"]
@@ -42,19 +36,28 @@ def create_admin(args):
         with request.tm:
             users = UserService(request)
             existing = users.by_email(email)
-            if existing is not None:
+            if existing is not None:  # promote; their password stays theirs
                 existing.is_admin = True
                 print(f"{email} already exists (id {existing.id}); it is now an admin")
                 return 0
-            try:
-                user = users.register(name, email, password, None, is_admin=True)
-            except ValidationError as exc:
-                print(f"vexpenses: {exc.errors}", file=sys.stderr)
-                return 2
+            password, confirmation = read_password()
+            check = Validator({"password": password, "password_confirmation": confirmation})
+            password = check.password()
+            if report(check):
+                return 2  # nothing written yet
+            user = users.register(name, email, password, None, is_admin=True)
+            request.pm.hook.vexpenses_user_registered(request=request, user=user)
             print(f"created admin {email} (id {user.id})")
     finally:
         env["closer"]()
     return 0
+
+
+def report(check):
+    for field, messages in check.errors.items():
+        for message in messages:
+            print(f"vexpenses: {field}: {message}", file=sys.stderr)
+    return bool(check.errors)
 
 
 def add_commands(subparsers):

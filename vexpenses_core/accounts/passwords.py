@@ -29,8 +29,9 @@ class PasswordHasher:
             return False
         if password_hash.startswith(("$2y$", "$2b$", "$2a$")):
             laravel = "$2b$" + password_hash[4:]
+            # PHP's bcrypt silently used only the first 72 bytes; so must we.
             try:
-                return bcrypt.checkpw(password.encode(), laravel.encode())
+                return bcrypt.checkpw(password.encode()[:72], laravel.encode())
             except ValueError:
                 return False
         try:

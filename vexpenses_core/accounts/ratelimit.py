@@ -2,10 +2,11 @@
 
 Request windows are counted by the ``limits`` library (moving windows), in
 Redis when configured and in memory on the embedded default. Repeated login
-failures on one account also add an escalating delay: after
-``vexpenses.ratelimit.login_free_failures`` failures, each further attempt
-must wait twice as long as the one before (1 s, 2 s, 4 s, ... capped at 15
-minutes) until a login succeeds.
+failures on one account also add an escalating delay: the first
+``vexpenses.ratelimit.login_free_failures`` failures are free; each failure
+after them makes the next attempt wait twice as long as the one before (1 s,
+2 s, 4 s, ... capped at 15 minutes) until a login or a password reset
+succeeds.
 """
 
 import math
@@ -27,7 +28,8 @@ class RateLimited(APIError):
         retry_after = max(int(math.ceil(retry_after)), 1)
         super().__init__(
             "Too many attempts.",
-            f"Too many attempts. Please try again in {retry_after} seconds.",
+            f"Too many attempts. Please try again in {retry_after} "
+            f"second{'s' if retry_after != 1 else ''}.",
             headers={"Retry-After": retry_after},
         )
 

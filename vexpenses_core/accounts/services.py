@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.exc import IntegrityError
+from transaction.interfaces import NoTransaction
 
 from ..api import APIError, ValidationError
 from ..db import utcnow
@@ -97,8 +98,18 @@ class UserService:
     # by a version that any change to the users table bumps.
 
     def users_changed(self):
-        """Call after adding or removing users, so cached totals are dropped."""
-        self.redis.incr(self.request.redis_key("users", "version"))
+        """Call after adding or removing users, so cached totals are dropped.
+
+        The bump waits for the commit: a count taken before it would cache the
+        old total under the new version.
+        """
+        key = self.request.redis_key("users", "version")
+        try:
+            txn = self.request.tm.get()
+        except NoTransaction:
+            self.redis.incr(key)
+            return
+        txn.addAfterCommitHook(lambda committed: committed and self.redis.incr(key))
 
     def _filters(self, name, email):
         conditions = []
@@ -281,8 +292,9 @@ class AuthService:
             session.revoked_reason = reason
 
     def revoke_by_id(self, user, session_id, reason="logout"):
+        """End one of ``user``'s live sessions; ``None`` if there is no such live session."""
         session = self.db.get(AuthSession, session_id) if session_id else None
-        if session is None or session.user_id != user.id:
+        if session is None or session.user_id != user.id or session.revoked_at is not None:
             return None
         self.revoke(session, reason)
         return session

@@ -85,7 +85,7 @@ class Validator:
         if parsed is None:
             self.error(field, f"The {label(field)} field must be a valid date.")
             return None
-        if parsed > (today or datetime.date.today()):
+        if parsed > (today or datetime.datetime.now(datetime.UTC).date()):
             self.error(field, f"The {label(field)} field must be a date before or equal to today.")
             return None
         return parsed

@@ -171,6 +171,7 @@ def recover_password(request):
     user = PasswordResetService(request).consume(email, token)
     UserService(request).set_password(user, password)
     ended = AuthService(request).revoke_all(user, "password_reset")
+    request.registry.rate_limiter.login_succeeded(user.email)  # a fresh start
     request.pm.hook.vexpenses_password_reset_completed(
         request=request, user=user, sessions_ended=ended
     )
