@@ -180,3 +180,38 @@ def test_core_version_is_reported():
 def test_bad_security_settings_are_named(environ_clean, settings, match):
     with pytest.raises(ConfigurationError, match=match):
         normalize_settings(settings)
+
+
+def test_vexpenses_addhooks_lets_plugins_define_hooks_for_each_other():
+    """One plugin adds a hookspec through vexpenses_addhooks; another implements it."""
+    from vexpenses_core import hookspec
+
+    specs = types.ModuleType("greeter_specs")
+
+    @hookspec
+    def vexpenses_greeted(name):
+        """A greeting happened."""
+
+    specs.vexpenses_greeted = vexpenses_greeted
+    provider = types.ModuleType("provider")
+
+    @hookimpl
+    def vexpenses_addhooks(pm):
+        pm.add_hookspecs(specs)
+
+    provider.vexpenses_addhooks = vexpenses_addhooks
+    heard = []
+    listener = types.ModuleType("listener")
+
+    @hookimpl(optionalhook=True)
+    def vexpenses_greeted(name):  # noqa: F811 - the listener's impl of that spec
+        heard.append(name)
+
+    listener.vexpenses_greeted = vexpenses_greeted
+    installed = {name: types.SimpleNamespace(load=lambda m=module: m, dist=None)
+                 for name, module in (("provider", provider), ("listener", listener))}
+    pm = build_plugin_manager(["listener", "provider"], installed=installed)
+    pm.hook.vexpenses_greeted(name="Ana")
+    assert heard == ["Ana"]
+    # without the provider, the listener's optional hookimpl is not an error
+    build_plugin_manager(["listener"], installed=installed)

@@ -8,11 +8,11 @@ import atexit
 
 from pyramid.config import Configurator
 
-from .hookspecs import hookimpl
+from .hookspecs import hookimpl, hookspec
 from .settings import normalize_settings
 from .tasks import task
 
-__all__ = ["hookimpl", "includeme", "main", "task"]
+__all__ = ["hookimpl", "hookspec", "includeme", "main", "task"]
 
 
 def includeme(config):

@@ -19,6 +19,20 @@ hookimpl = pluggy.HookimplMarker("vexpenses")
 
 
 @hookspec
+def vexpenses_addhooks(pm):
+    """Add a plugin's own hookspecs, so that other plugins can implement them.
+
+    :param pm: the :class:`pluggy.PluginManager`; call
+        ``pm.add_hookspecs(my_hookspecs_module)``.
+
+    Called once when the plugin manager is built, after every enabled plugin
+    is registered and before misspelt hookimpls are checked. A plugin that
+    implements another plugin's hook, which may not be enabled, marks its
+    hookimpl ``@hookimpl(optionalhook=True)``. Return ignored.
+    """
+
+
+@hookspec
 def vexpenses_includeme(config):
     """Register a plugin's routes, views, services and directives.
 

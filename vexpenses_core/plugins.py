@@ -61,6 +61,7 @@ def build_plugin_manager(enabled, installed=None):
         pm.vexpenses_dists[name] = (
             (dist.metadata["Name"], dist.version) if dist is not None else (None, None)
         )
+    pm.hook.vexpenses_addhooks(pm=pm)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
