@@ -121,3 +121,15 @@ def test_create_admin_validates_the_password(tmp_path):
 def test_create_admin_has_no_password_option():
     result = run(["create-admin", "--help"])
     assert "--password" not in result.stdout
+
+
+def test_migrate_still_works_after_a_plugin_is_disabled(tmp_path):
+    """The disabled plugin's revisions stay known; its tables are left alone."""
+    db = tmp_path / "toggle.sqlite"
+    ini = str(write_ini(tmp_path))
+    base = {"VEXPENSES_DATABASE_URL": f"sqlite:///{db}"}
+    assert run(["migrate", ini], {**base, "VEXPENSES_PLUGINS": "hello"}).returncode == 0
+    result = run(["migrate", ini], {**base, "VEXPENSES_PLUGINS": ""})
+    assert result.returncode == 0, result.stderr
+    tables = sa.inspect(sa.create_engine(f"sqlite:///{db}")).get_table_names()
+    assert "hello_greetings" in tables

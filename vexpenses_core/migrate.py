@@ -1,8 +1,11 @@
 """Alembic migrations for the core and every enabled plugin.
 
 There is one Alembic environment, in ``vexpenses_core/migrations``. Each
-plugin brings its own branch through ``vexpenses_migration_locations``;
-upgrading to ``heads`` applies the core and every enabled plugin's branch.
+plugin brings its own branch, labelled with its short name, through
+``vexpenses_migration_locations``. Upgrading applies the head of the
+``core`` branch and of every enabled plugin's branch; the revisions of
+installed but disabled plugins are still known, so that a database migrated
+while such a plugin was enabled keeps working after it is disabled.
 """
 
 import logging
@@ -17,22 +20,52 @@ log = logging.getLogger(__name__)
 CORE_VERSIONS = str(files("vexpenses_core") / "migrations" / "versions")
 
 
+def _impl_locations(hookimpls):
+    found = {}
+    for impl in hookimpls:
+        paths = impl.function() or []
+        found[impl.plugin_name] = [str(path) for path in paths]
+    return found
+
+
+def enabled_branches(registry):
+    """``{branch label: [folders]}`` for the core and each enabled plugin with migrations."""
+    hook = registry.pm.hook.vexpenses_migration_locations
+    return {"core": [CORE_VERSIONS], **_impl_locations(hook.get_hookimpls())}
+
+
+def _installed_locations():
+    from .plugins import build_plugin_manager, installed_plugins
+    from .settings import ConfigurationError
+
+    try:
+        pm = build_plugin_manager(list(installed_plugins()))
+    except ConfigurationError:  # a broken plugin that is not enabled must not block us
+        log.warning("could not load every installed plugin to find its migrations")
+        return []
+    hook = pm.hook.vexpenses_migration_locations
+    return [path for paths in _impl_locations(hook.get_hookimpls()).values() for path in paths]
+
+
 def alembic_config(registry):
     """Return an Alembic config bound to the app's engine and plugins."""
     config = Config()
     config.set_main_option("script_location", str(files("vexpenses_core") / "migrations"))
     config.set_main_option("path_separator", "os")
-    locations = [CORE_VERSIONS]
-    for found in registry.pm.hook.vexpenses_migration_locations():
-        locations.extend(str(path) for path in found or [])
+    locations = [path for paths in enabled_branches(registry).values() for path in paths]
+    for path in _installed_locations():
+        if path not in locations:
+            locations.append(path)
     config.set_main_option("version_locations", os.pathsep.join(locations))
     config.attributes["engine"] = registry.dbengine
     return config
 
 
-def upgrade(registry, revision="heads"):
+def upgrade(registry):
     """Apply every pending revision of the core and the enabled plugins."""
-    command.upgrade(alembic_config(registry), revision)
+    config = alembic_config(registry)
+    for branch in enabled_branches(registry):
+        command.upgrade(config, f"{branch}@head")
 
 
 def pending_revisions(registry):
@@ -40,10 +73,11 @@ def pending_revisions(registry):
     from alembic.script import ScriptDirectory
 
     revisions = ScriptDirectory.from_config(alembic_config(registry)).revision_map
-    everything = {rev.revision for rev in revisions.iterate_revisions("heads", "base")}
+    heads = tuple(f"{branch}@head" for branch in enabled_branches(registry))
+    wanted = {rev.revision for rev in revisions.iterate_revisions(heads, "base")}
     current = tuple(current_heads(registry))
     applied = {rev.revision for rev in revisions.iterate_revisions(current, "base")}
-    return everything - applied
+    return wanted - applied
 
 
 def current_heads(registry):

@@ -89,13 +89,21 @@ def base_settings(database_url, plugins="", **overrides):
 
 
 @pytest.fixture(scope="session", params=["sqlite", "mysql"])
-def database_url(request, tmp_path_factory, vexpenses_plugins):
-    """A migrated database (core + hello plugin), once per backend per run."""
+def database_url(request, tmp_path_factory):
+    """A database migrated for every installed plugin, once per backend per run.
+
+    Tests of several distributions share it in one run; each test app then
+    enables only the plugins it tests.
+    """
+    from vexpenses_core.plugins import installed_plugins
+
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite'}"
     else:
         url = request.getfixturevalue("mysql_database")
-    app = make_app(base_settings(url, vexpenses_plugins, **{"vexpenses.auto_migrate": "true"}))
+    everything = " ".join(installed_plugins())
+    app = make_app(base_settings(url, everything, **{"vexpenses.auto_migrate": "true"}))
+    app.registry.queue.close()
     app.registry.dbengine.dispose()
     return url
 
@@ -161,8 +169,8 @@ def make_user(registry, *, email="ana@example.com", is_admin=False, name="Ana So
     request = env["request"]
     try:
         with request.tm:
-            user = User(name=name, email=email, is_admin=is_admin,
-                        password_hash=registry.password_hasher.hash(password) if password else None)
+            password_hash = registry.password_hasher.hash(password) if password else None
+            user = User(name=name, email=email, is_admin=is_admin, password_hash=password_hash)
             request.dbsession.add(user)
             request.dbsession.flush()
             _, token, _, _ = AuthService(request).start_session(user)
