@@ -49,7 +49,8 @@ def test_migration_created_plugin_table(testapp):
     assert {"users", "hello_greetings"} <= set(tables)
     # the database is at the head of every branch: the core's and the plugin's
     script = ScriptDirectory.from_config(alembic_config(registry))
-    assert {"core_0001", "core_0002", "hello_0001"} <= {r.revision for r in script.walk_revisions()}
+    revisions = {r.revision for r in script.walk_revisions()}
+    assert {"core_0001", "core_0002", "hello_0001"} <= revisions
     assert pending_revisions(registry) == set()
 
 

@@ -38,7 +38,8 @@ class RateLimiter:
     def __init__(self, settings, redis):
         url = settings["vexpenses.redis_url"]
         if url:
-            storage = storage_from_string(url, key_prefix=settings["vexpenses.redis_prefix"] + "limits")
+            prefix = settings["vexpenses.redis_prefix"] + "limits"
+            storage = storage_from_string(url, key_prefix=prefix)
         else:
             storage = storage_from_string("memory://")
         self.limiter = MovingWindowRateLimiter(storage)

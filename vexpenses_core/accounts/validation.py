@@ -72,7 +72,8 @@ class Validator:
         if len(value) < 8:
             self.error(field, f"The {label(field)} field must be at least 8 characters.")
         elif len(value) > 1024:  # argon2 would happily hash megabytes
-            self.error(field, f"The {label(field)} field must not be greater than 1024 characters.")
+            message = f"The {label(field)} field must not be greater than 1024 characters."
+            self.error(field, message)
         if self.data.get(f"{field}_confirmation") != value:
             self.error(field, f"The {label(field)} field confirmation does not match.")
         return value

@@ -1,4 +1,5 @@
 from sqlalchemy import func, select
+
 from vexpenses_core.cli import bootstrap_app
 
 from .models import Greeting

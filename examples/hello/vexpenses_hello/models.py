@@ -2,6 +2,7 @@ import datetime
 
 from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
+
 from vexpenses_core.db import Base, UTCDateTime, utcnow
 
 

@@ -7,6 +7,7 @@ Create Date: 2026-11-29
 
 import sqlalchemy as sa
 from alembic import op
+
 from vexpenses_core.db import UTCDateTime
 
 revision = "hello_0001"
