@@ -13,74 +13,22 @@ import redis
 from vexpenses_hello.models import Greeting
 
 from vexpenses_core.redis_client import redis_key
-from vexpenses_core.testing import JWT_SECRET, write_ini
+from vexpenses_core.testing import run_workers, wait_for, worker_pids, write_ini
 
 VEXPENSES = str(pathlib.Path(sys.executable).with_name("vexpenses"))
-
-
-def wait_for(predicate, timeout, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
-
-
-def children(pid):
-    """The supervisor's worker processes (not multiprocessing's resource tracker)."""
-    try:
-        text = pathlib.Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except FileNotFoundError:
-        return []
-    workers = []
-    for child in text.split():
-        try:
-            cmdline = pathlib.Path(f"/proc/{child}/cmdline").read_bytes()
-        except FileNotFoundError:
-            continue
-        if b"spawn_main" in cmdline:
-            workers.append(int(child))
-    return workers
+children = worker_pids
 
 
 @pytest.fixture
-def worker_app(make_testapp, redis_url, database_url, tmp_path):
+def worker_app(make_testapp, redis_url, tmp_path):
     """A web app sending to Redis, and `vexpenses worker CONFIG --workers 2` consuming."""
     client = redis.Redis.from_url(redis_url)
     testapp = make_testapp(**{"vexpenses.redis_url": redis_url})
-    settings = testapp.app.registry.settings
-    env = dict(
-        os.environ,
-        VEXPENSES_DATABASE_URL=database_url,
-        VEXPENSES_REDIS_URL=redis_url,
-        VEXPENSES_PLUGINS="hello",
-        VEXPENSES_JWT_SECRET=JWT_SECRET,
-        VEXPENSES_AUTO_MIGRATE="false",
-        VEXPENSES_TASK_QUEUE=settings["vexpenses.tasks.queue"],
-        VEXPENSES_REDIS_PREFIX=settings["vexpenses.redis_prefix"],
-        VEXPENSES_TASK_REDELIVERY_SECONDS="2",
-    )
-    log = open(tmp_path / "worker.log", "w")
-    proc = subprocess.Popen(
-        [VEXPENSES, "worker", str(write_ini(tmp_path)), "--workers", "2"],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    try:
-        assert wait_for(lambda: len(children(proc.pid)) == 2, 20), "workers did not start"
+    with run_workers(testapp.app.registry.settings, tmp_path, count=2) as proc:
         testapp.worker = proc
         testapp.redis_client = client
         yield testapp
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(45) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        log.close()
-        client.close()
-        print((tmp_path / "worker.log").read_text())
+    client.close()
 
 
 def key(testapp, *parts):

@@ -15,7 +15,13 @@ VEXPENSES_TEST_REDIS_URL (default db 15 on 127.0.0.1:6379). Each test run
 creates its own MariaDB database and drops it at the end.
 """
 
+import contextlib
 import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
 import uuid
 
 import pytest
@@ -214,3 +220,76 @@ def write_ini(directory):
     path = directory / "testing.ini"
     path.write_text(TESTING_INI)
     return path
+
+
+def wait_for(predicate, timeout, interval=0.1):
+    """Poll ``predicate`` until it returns something true or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()
+
+
+def worker_pids(supervisor_pid):
+    """The worker processes of a ``vexpenses worker`` supervisor (not multiprocessing's
+    resource tracker)."""
+    try:
+        text = pathlib.Path(f"/proc/{supervisor_pid}/task/{supervisor_pid}/children").read_text()
+    except FileNotFoundError:
+        return []
+    workers = []
+    for child in text.split():
+        try:
+            cmdline = pathlib.Path(f"/proc/{child}/cmdline").read_bytes()
+        except FileNotFoundError:
+            continue
+        if b"spawn_main" in cmdline:
+            workers.append(int(child))
+    return workers
+
+
+@contextlib.contextmanager
+def run_workers(settings, directory, count=2, **env):
+    """Run ``vexpenses worker CONFIG --workers count`` with the settings of a test app.
+
+    ``settings`` are a registry's settings (database, Redis, plugins, queue,
+    prefix are passed on); extra ``VEXPENSES_*`` variables may be given as
+    keywords. Yields the supervisor's ``Popen``; stops it gracefully after.
+    """
+    command = str(pathlib.Path(sys.executable).with_name("vexpenses"))
+    environ = dict(
+        os.environ,
+        VEXPENSES_DATABASE_URL=settings["vexpenses.database_url"],
+        VEXPENSES_REDIS_URL=settings["vexpenses.redis_url"],
+        VEXPENSES_PLUGINS=" ".join(settings["vexpenses.plugins"]),
+        VEXPENSES_JWT_SECRET=settings["vexpenses.jwt_secret"],
+        VEXPENSES_AUTO_MIGRATE="false",
+        VEXPENSES_TASK_QUEUE=settings["vexpenses.tasks.queue"],
+        VEXPENSES_REDIS_PREFIX=settings["vexpenses.redis_prefix"],
+        VEXPENSES_TASK_REDELIVERY_SECONDS=str(settings["vexpenses.tasks.redelivery_seconds"]),
+        VEXPENSES_BASE_URL=settings["vexpenses.base_url"],
+        VEXPENSES_ARGON2_TIME_COST=str(settings["vexpenses.argon2.time_cost"]),
+        VEXPENSES_ARGON2_MEMORY_COST=str(settings["vexpenses.argon2.memory_cost"]),
+        VEXPENSES_ARGON2_PARALLELISM=str(settings["vexpenses.argon2.parallelism"]),
+        **env,
+    )
+    log_path = directory / "worker.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [command, "worker", str(write_ini(directory)), "--workers", str(count)],
+            env=environ, stdout=log, stderr=subprocess.STDOUT,
+        )
+        try:
+            if not wait_for(lambda: len(worker_pids(proc.pid)) == count, 30):
+                raise RuntimeError(f"workers did not start:\n{log_path.read_text()}")
+            yield proc
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(45) == 0, "workers did not stop cleanly"
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            print(log_path.read_text())
