@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import time
 import uuid
 from urllib.parse import urlencode
 
@@ -125,30 +126,46 @@ class UserService:
         cached = self.redis.get(key)
         if cached is not None:
             return int(cached)
-        total = self.db.scalar(
-            select(func.count()).select_from(User).where(*self._filters(name, email))
-        )
-        self.redis.set(key, total, ex=self.COUNT_TTL)
+        # A count over a million rows takes most of a second: when the cache
+        # is empty, one request counts while the others wait for its answer.
+        lock = key + ":counting"
+        counting = self.redis.set(lock, 1, nx=True, ex=30)
+        if not counting:
+            for _ in range(40):
+                time.sleep(0.05)
+                cached = self.redis.get(key)
+                if cached is not None:
+                    return int(cached)
+        try:
+            total = self.db.scalar(
+                select(func.count()).select_from(User).where(*self._filters(name, email))
+            )
+            self.redis.set(key, total, ex=self.COUNT_TTL)
+        finally:
+            if counting:
+                self.redis.delete(lock)
         return total
 
     def page(self, page, name=None, email=None):
         """One page of users ordered by id, and the total.
 
-        Deferred join: the OFFSET walks only the primary key; whole rows are
-        read for the ten ids found.
+        Deferred join: the OFFSET skips ids only, and whole rows are read for
+        the ten ids found. On InnoDB skipping still walks the clustered index,
+        so a page past the middle is found from the other end: the last page
+        costs what the first does. (Middle pages of a huge list remain slow;
+        clients that walk everything use the cursor.)
         """
         total = self.count(name, email)
         offset = offset_for(page)
         if offset >= total:
             return [], total
-        ids = (
-            select(User.id)
-            .where(*self._filters(name, email))
-            .order_by(User.id)
-            .limit(PER_PAGE)
-            .offset(offset)
-            .subquery()
-        )
+        size = min(PER_PAGE, total - offset)
+        ids = select(User.id).where(*self._filters(name, email))
+        if offset > total // 2:
+            ids = ids.order_by(User.id.desc()).offset(total - offset - size)
+        else:
+            ids = ids.order_by(User.id).offset(offset)
+        ids = ids.limit(size).subquery()
         users = self.db.scalars(
             select(User).join(ids, ids.c.id == User.id).order_by(User.id)
         ).all()
