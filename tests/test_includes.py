@@ -110,3 +110,26 @@ def test_vexpenses_migration_locations_hook_adds_plugin_branch(testapp):
 def test_vexpenses_app_created_hook_runs_once_per_app(testapp):
     """The hello plugin's vexpenses_app_created ran when the app was made."""
     assert testapp.app.registry.hello_ready is True
+
+
+def test_accounts_includeme(config):
+    config.include("vexpenses_core.redis_client")
+    config.include("vexpenses_core.accounts")
+    config.commit()
+    from pyramid.interfaces import IRoutesMapper
+
+    registry = config.registry
+    assert registry.password_hasher.hash("x" * 8).startswith("$argon2id$")
+    assert registry.rate_limiter.enabled
+    mapper = registry.getUtility(IRoutesMapper)
+    for name in ("accounts.register", "accounts.me", "accounts.list", "accounts.reset_page"):
+        assert mapper.get_route(name) is not None
+
+
+def test_accounts_includeme_twice_keeps_one_hasher(config):
+    config.include("vexpenses_core.redis_client")
+    config.include("vexpenses_core.accounts")
+    hasher = config.registry.password_hasher
+    config.include("vexpenses_core.accounts")
+    config.commit()
+    assert config.registry.password_hasher is hasher
