@@ -150,16 +150,16 @@ def test_host_app_includes_vexpenses_beside_its_own_routes(tmp_path, environ_cle
     import webtest
     from pyramid.config import Configurator
 
-    from vexpenses_core.migrate import upgrade
+    from vexpenses_core import make_wsgi_app
 
     settings = {"vexpenses.database_url": f"sqlite:///{tmp_path}/host.db",
-                "vexpenses.plugins": "hello"}
+                "vexpenses.plugins": "hello", "vexpenses.auto_migrate": "true"}
     with Configurator(settings=settings) as config:
         config.add_route("home", "/")
         config.add_view(lambda request: {"app": "host"}, route_name="home", renderer="json")
         config.include("vexpenses_core")
-    upgrade(config.registry)
-    app = webtest.TestApp(config.make_wsgi_app())
+    app = webtest.TestApp(make_wsgi_app(config))
+    assert config.registry.hello_ready  # vexpenses_app_created fired
     assert app.get("/").json == {"app": "host"}
     assert app.post_json("/api/v1/hello/greetings", {"name": "Ana"}, status=201)
     config.registry.queue.close()

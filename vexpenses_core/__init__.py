@@ -12,7 +12,7 @@ from .hookspecs import hookimpl, hookspec
 from .settings import normalize_settings
 from .tasks import task
 
-__all__ = ["hookimpl", "hookspec", "includeme", "main", "task"]
+__all__ = ["hookimpl", "hookspec", "includeme", "main", "make_app", "make_wsgi_app", "task"]
 
 
 def includeme(config):
@@ -45,21 +45,29 @@ def includeme(config):
     registry.openapi_document = build_document(registry)
 
 
-def make_app(settings):
-    """Build the WSGI app of the assembled service from a settings dict."""
-    with Configurator(settings=settings) as config:
-        config.include("vexpenses_core")
+def make_wsgi_app(config):
+    """Finish a configurator that includes vexpenses and return its WSGI app.
+
+    Use it in place of ``config.make_wsgi_app()`` in a host app: it also
+    migrates when ``vexpenses.auto_migrate`` is on, lets in-process tasks
+    finish when the process exits cleanly, and fires ``vexpenses_app_created``.
+    """
     registry = config.registry
     if registry.settings["vexpenses.auto_migrate"]:
         from .migrate import upgrade
 
         upgrade(registry)
     app = config.make_wsgi_app()
-    # In-process tasks still running when the process exits cleanly are
-    # allowed to finish.
     atexit.register(registry.queue.close)
     registry.pm.hook.vexpenses_app_created(registry=registry)
     return app
+
+
+def make_app(settings):
+    """Build the WSGI app of the assembled service from a settings dict."""
+    with Configurator(settings=settings) as config:
+        config.include("vexpenses_core")
+    return make_wsgi_app(config)
 
 
 def main(global_config, **settings):

@@ -4,9 +4,9 @@
 ``vexpenses.*`` setting, the plugin list included, comes from that file.
 """
 
-import atexit
-
 from pyramid.config import Configurator
+
+from vexpenses_core import make_wsgi_app
 
 
 def home(request):
@@ -19,14 +19,6 @@ def main(global_config, **settings):
         config.add_route("home", "/")
         config.add_view(home, route_name="home", request_method="GET", renderer="json")
         config.include("vexpenses_core")
-    registry = config.registry
-
-    # What vexpenses_core.make_app does after its own include:
-    if registry.settings["vexpenses.auto_migrate"]:
-        from vexpenses_core.migrate import upgrade
-
-        upgrade(registry)
-    app = config.make_wsgi_app()
-    atexit.register(registry.queue.close)  # let in-process tasks finish at exit
-    registry.pm.hook.vexpenses_app_created(registry=registry)
-    return app
+    # Instead of config.make_wsgi_app(): also migrates (when asked), lets
+    # in-process tasks finish at exit and fires vexpenses_app_created.
+    return make_wsgi_app(config)
