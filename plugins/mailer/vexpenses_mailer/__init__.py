@@ -1,0 +1,71 @@
+"""The mailer plugin: every e-mail the product sends.
+
+The hookimpls below only queue a task with ids and plain values; the task,
+run after the request commits, renders the templates and delivers through
+the backend chosen by ``vexpenses.mailer.backend`` (smtp, file or console).
+"""
+
+from importlib.resources import files
+
+from vexpenses_core import hookimpl
+
+from . import hookspecs, openapi, services, tasks
+
+
+@hookimpl
+def vexpenses_addhooks(pm):
+    pm.add_hookspecs(hookspecs)
+
+
+@hookimpl
+def vexpenses_includeme(config):
+    config.include("vexpenses_mailer.config")
+
+
+@hookimpl
+def vexpenses_tasks():
+    return tasks.ALL
+
+
+@hookimpl
+def vexpenses_migration_locations():
+    return [str(files(__name__) / "migrations")]
+
+
+@hookimpl
+def vexpenses_openapi(spec):
+    openapi.add_paths(spec)
+
+
+# -- the core's accounts events (in a request) --------------------------------
+
+
+@hookimpl
+def vexpenses_user_registered(request, user):
+    services.queue_mail(request, "welcome", user.id)
+
+
+@hookimpl
+def vexpenses_password_reset_requested(request, user, reset_url):
+    services.queue_mail(request, "reset", user.id, secrets_context={"reset_url": reset_url})
+
+
+@hookimpl
+def vexpenses_password_reset_completed(request, user, sessions_ended):
+    services.queue_mail(request, "password_changed", user.id,
+                        {"sessions_ended": int(sessions_ended or 0)})
+
+
+# -- the csv_import plugin's events (in a worker; csv_import may be disabled) --
+
+
+@hookimpl(optionalhook=True)
+def vexpenses_users_imported(request, import_id, user_ids, send_invitations):
+    services.queue_invitations(request, import_id, user_ids, send_invitations)
+
+
+@hookimpl(optionalhook=True)
+def vexpenses_import_finished(request, import_id, uploader_id, status, counts,
+                              send_invitations):
+    services.queue_import_summary(request, import_id, uploader_id, status, counts,
+                                  send_invitations)

@@ -1,0 +1,248 @@
+"""What the mailer does: queue a message from a hook, then build, send and record it
+in a task. Hookimpls and tasks are thin and call these."""
+
+import datetime
+import logging
+import secrets
+import uuid
+
+from sqlalchemy import func, insert, select
+
+from vexpenses_core.accounts.services import PasswordResetService, sha256
+from vexpenses_core.db import utcnow
+from vexpenses_core.models import PasswordReset, User
+
+from . import tasks
+from .backends import PermanentError
+from .delivery import Outgoing, deliver, mark_failed
+from .messages import build_message, recipient
+from .models import FAILED, SENT, MailDelivery
+
+log = logging.getLogger(__name__)
+
+COUNT_KEYS = ("total", "processed", "imported", "rejected", "duplicates")
+
+
+# -- in the request: queue -------------------------------------------------------
+
+
+def queue_mail(request, kind, user_id, context=None, secrets_context=None):
+    """Send ``kind`` to a user once the request commits; nothing if it aborts.
+
+    ``context`` holds plain values for the templates. ``secrets_context`` (the
+    reset link) crosses the queue sealed, and is never logged or stored.
+    """
+    mailer = request.registry.mailer
+    language = mailer.templates.pick_language(request)
+    context = dict(context or {})
+    if secrets_context:
+        context["sealed"] = mailer.seal(secrets_context)
+    # Made here, once per event: a redelivered task finds its row and stops.
+    key = f"{kind}:{uuid.uuid4().hex}"
+    request.enqueue(tasks.send, kind, user_id, context, language, key)
+
+
+def queue_invitations(request, import_id, user_ids, send_invitations):
+    settings = request.registry.mailer.settings
+    if not (send_invitations and settings.invitations and user_ids):
+        return
+    language = request.registry.mailer.templates.pick_language(request)
+    request.enqueue(tasks.invite, int(import_id), [int(i) for i in user_ids], language)
+
+
+def queue_import_summary(request, import_id, uploader_id, status, counts, send_invitations):
+    if uploader_id is None:
+        return
+    settings = request.registry.mailer.settings
+    language = request.registry.mailer.templates.pick_language(request)
+    counts = {key: _count(counts, key) for key in COUNT_KEYS}
+    request.enqueue(tasks.import_finished, int(import_id), int(uploader_id), int(status),
+                    counts, bool(send_invitations and settings.invitations), language)
+
+
+def _count(counts, key):
+    value = (counts or {}).get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+# -- in a task: build, send, record ----------------------------------------------
+
+
+class MailService:
+    def __init__(self, request):
+        self.request = request
+        self.db = request.dbsession
+        self.mailer = request.registry.mailer
+        self.settings = self.mailer.settings
+
+    # one message to one user
+
+    def send_to_user(self, kind, user_id, context, language, key):
+        """Welcome, reset link, password changed. Returns the delivery row, or None
+        when there is nothing to do (already done, or the user is gone)."""
+        if self._done_keys([key]):
+            return None
+        user = self.db.get(User, user_id)
+        if user is None:
+            return None
+        context = dict(context)
+        if "sealed" in context:
+            context.update(self.mailer.unseal(context.pop("sealed")))
+        context.update(self._kind_context(kind))
+        return self._send([(kind, user, context, key)], language)[0]
+
+    def _kind_context(self, kind):
+        if kind == "reset":
+            return {"minutes": self.request.registry.settings["vexpenses.reset_token_minutes"]}
+        return {}
+
+    def import_finished(self, import_id, uploader_id, status, counts, invitations, language):
+        key = f"import_finished:{import_id}"
+        base = self.request.registry.settings["vexpenses.base_url"]
+        context = {
+            "import_id": import_id,
+            "status": status,
+            "succeeded": status == 1,
+            "counts": {name: counts.get(name, 0) for name in COUNT_KEYS},
+            "invitations": invitations,
+            "errors_url": f"{base}/api/v1/user/import-status/{import_id}/errors",
+        }
+        if self._done_keys([key]):
+            return None
+        user = self.db.get(User, uploader_id)
+        if user is None:
+            return None
+        return self._send([("import_finished", user, context, key)], language)[0]
+
+    # invitations: tokens first, then the sends in batches
+
+    def create_invitations(self, import_id, user_ids, language):
+        """Make a set-password token for each new user (one INSERT) and queue the
+        sends, one task per ``batch_size`` users. Returns how many were invited."""
+        if not self.settings.invitations:
+            return 0
+        wanted = sorted(set(user_ids))
+        done = self._done_keys([self._invitation_key(import_id, uid) for uid in wanted])
+        wanted = [uid for uid in wanted if self._invitation_key(import_id, uid) not in done]
+        existing = []
+        for chunk in _chunks(wanted, 1000):
+            existing += self.db.scalars(select(User.id).where(User.id.in_(chunk))).all()
+        if not existing:
+            return 0
+        now = utcnow()
+        expires = now + datetime.timedelta(days=self.settings.invitation_days)
+        pairs = [[uid, secrets.token_urlsafe(32)] for uid in sorted(existing)]
+        # Only the hash is stored, as for a reset link; the raw token goes to the mail.
+        self.db.execute(insert(PasswordReset.__table__), [
+            {"user_id": uid, "token_hash": sha256(raw), "created_at": now, "expires_at": expires}
+            for uid, raw in pairs
+        ])
+        for chunk in _chunks(pairs, self.settings.batch_size):
+            # Sent when this task commits, so every link already works when mailed;
+            # sealed, so the raw tokens are readable only by the sending task.
+            self.request.enqueue(tasks.send_invitations, import_id,
+                                 self.mailer.seal(chunk), language)
+        return len(pairs)
+
+    def send_invitations(self, import_id, sealed, language):
+        """Send one batch of invitations over one connection; returns the rows."""
+        tokens = dict(self.mailer.unseal(sealed))
+        done = self._done_keys([self._invitation_key(import_id, uid) for uid in tokens])
+        ids = [uid for uid in tokens if self._invitation_key(import_id, uid) not in done]
+        if not ids:
+            return []
+        users = self.db.scalars(select(User).where(User.id.in_(ids)).order_by(User.id)).all()
+        resets = PasswordResetService(self.request)
+        days = self.settings.invitation_days
+        items = [
+            ("invitation", user,
+             {"invite_url": resets.reset_url(tokens[user.id], user.email), "days": days},
+             self._invitation_key(import_id, user.id))
+            for user in users
+        ]
+        rows = self._send(items, language)
+        sent = sum(1 for row in rows if row.status == SENT)
+        log.info("import %s: %d invitations sent, %d failed", import_id, sent, len(rows) - sent)
+        return rows
+
+    @staticmethod
+    def _invitation_key(import_id, user_id):
+        return f"invitation:{import_id}:{user_id}"
+
+    # the common path
+
+    def _done_keys(self, keys):
+        found = set()
+        for chunk in _chunks(list(keys), 500):
+            found.update(self.db.scalars(
+                select(MailDelivery.dedupe_key).where(MailDelivery.dedupe_key.in_(chunk))
+            ))
+        return found
+
+    def _send(self, items, language):
+        """Build, record and send ``items`` (``(kind, user, context, key)``) over
+        one connection; announce each failure. Returns the rows."""
+        rows, outgoing = self._prepare(items, language)
+        deliver(self.request, outgoing)
+        for row in rows:
+            if row.status == FAILED:
+                self._announce(row)
+        return rows
+
+    def _prepare(self, items, language):
+        """Render and build each message, and add its row (one flush for all).
+
+        Returns ``(rows, outgoing)``: a message that cannot be built (an
+        invalid address) is failed at once and not in ``outgoing``.
+        """
+        templates = self.mailer.templates
+        sender = self.settings.mail_from
+        outgoing, rows = [], []
+        for kind, user, context, key in items:
+            full = {**context, "name": user.name, "email": user.email,
+                    "app_url": self.settings.app_url}
+            subject, text, html = templates.render(kind, language, full)
+            row = MailDelivery(kind=kind, user_id=user.id, recipient=user.email[:255],
+                               subject=subject, attempts=0, dedupe_key=key)
+            rows.append(row)
+            try:
+                message = build_message(sender, recipient(user.name, user.email),
+                                        subject, text, html)
+            except PermanentError as exc:
+                mark_failed(row, str(exc))
+                continue
+            row.message_id = message["Message-ID"]
+            outgoing.append(Outgoing(row, message))
+        self.db.add_all(rows)
+        self.db.flush()
+        return rows, outgoing
+
+    def _announce(self, row):
+        try:
+            self.request.pm.hook.vexpenses_mail_failed(
+                request=self.request, message_id=row.id, to=row.recipient, kind=row.kind,
+                error=row.last_error,
+            )
+        except Exception:
+            # A listener's bug must not lose the record of what was sent.
+            log.exception("a vexpenses_mail_failed hookimpl raised for mail %s", row.id)
+
+
+def deliveries_page(dbsession, page_offset, limit, status=None, kind=None):
+    """One page of delivery rows, newest first, and the total."""
+    conditions = []
+    if status:
+        conditions.append(MailDelivery.status == status)
+    if kind:
+        conditions.append(MailDelivery.kind == kind)
+    total = dbsession.scalar(select(func.count()).select_from(MailDelivery).where(*conditions))
+    rows = dbsession.scalars(
+        select(MailDelivery).where(*conditions).order_by(MailDelivery.id.desc())
+        .offset(page_offset).limit(limit)
+    ).all()
+    return rows, total
+
+
+def _chunks(items, size):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
