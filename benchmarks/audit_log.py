@@ -1,0 +1,267 @@
+"""Audit log benchmark: GET /api/v1/user/me with the audit_log plugin enabled and disabled.
+
+    .venv/bin/python benchmarks/audit_log.py [--rounds 3] [--seconds 10]
+
+1. Creates the MariaDB database ``vexpenses_bench_audit`` when missing,
+   migrates the core and the audit_log branch, and seeds a few users (the
+   benchmark user, id 1, can log in). The audit tables are emptied.
+2. Serves the same app twice, each in its own waitress subprocess
+   (threads=8) on 127.0.0.1, on the same MariaDB and Redis: once with
+   ``vexpenses.plugins = audit_log`` and once with no plugin. With Redis
+   configured the plugin uses its default for that case, the Redis transport.
+3. Loads ``GET /api/v1/user/me`` (one access token, from one login) on each
+   server in turn, off and on, ``--rounds`` times, so that both see the same
+   background noise; reports req/s, p50 and p99 latency, and CPU per request.
+4. Checks that the plugin really recorded: every request served by the "on"
+   server left one row (counted after its records are drained), and the hash
+   chain verifies.
+5. Prints the ratio on/off and PASS/FAIL for the target (never asserts): the
+   plugin costs at most 15% of throughput.
+
+The servers, the load generators (wrk when installed, else an asyncio
+client) and the CPU accounting are the accounts benchmark's
+(``benchmarks/accounts.py``), imported from there.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+
+import accounts  # noqa: E402  (the accounts benchmark, next to this file)
+
+DEFAULT_DATABASE_URL = "mysql+pymysql://root@127.0.0.1:3306/vexpenses_bench_audit"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
+TARGET_COST = 0.15
+REDIS_PREFIX = "vexpenses-bench-audit:"
+
+
+def app_settings(args, plugins):
+    return {
+        "vexpenses.env": "testing",
+        "vexpenses.jwt_secret": accounts.JWT_SECRET,
+        "vexpenses.database_url": args.database_url,
+        "vexpenses.redis_url": args.redis_url,
+        "vexpenses.redis_prefix": REDIS_PREFIX,
+        "vexpenses.tasks.queue": REDIS_PREFIX + "tasks",
+        "vexpenses.ratelimit.enabled": "false",
+        "vexpenses.auto_migrate": "false",
+        "vexpenses.plugins": plugins,
+        "vexpenses.access_token_seconds": "3600",
+        "vexpenses.audit_log.transport": args.transport,
+    }
+
+
+def prepare(args):
+    """Database, migrations, users; empty audit tables and Redis keys. Returns the registry."""
+    from sqlalchemy import text
+
+    accounts.create_database(args.database_url)
+    registry = accounts.build_registry(app_settings(args, "audit_log"))
+    accounts.seed(registry, args.users, reseed=False)
+    accounts.reset_between_runs(registry)
+    with registry.dbengine.begin() as conn:
+        conn.execute(text("TRUNCATE TABLE audit_log_entries"))
+        conn.execute(text("DELETE FROM audit_log_chain"))
+    for key in registry.redis.scan_iter(match=REDIS_PREFIX + "*"):
+        registry.redis.delete(key)
+    return registry
+
+
+def audit_rows(registry):
+    from sqlalchemy import text
+
+    with registry.dbengine.connect() as conn:
+        return conn.execute(text("SELECT COUNT(*) FROM audit_log_entries")).scalar()
+
+
+def wait_drained(registry, timeout=60):
+    """Until the "on" server has written all it buffered: Redis list empty, count stable."""
+    queue = REDIS_PREFIX + "audit_log:queue"
+    deadline = time.monotonic() + timeout
+    last = -1
+    while time.monotonic() < deadline:
+        count = audit_rows(registry)
+        if count == last and not registry.redis.llen(queue):
+            return count
+        last = count
+        time.sleep(1.5)  # longer than the flush interval
+    return audit_rows(registry)
+
+
+def measure(client, server, target, args, workdir, db_pid):
+    meter = accounts.CpuMeter(server, db_pid)
+    with meter:
+        if client == "wrk":
+            result = accounts.run_wrk(server.port, target, args.concurrency, args.warmup,
+                                      args.seconds, workdir)
+        else:
+            result = accounts.run_python(server.port, target, args.concurrency, args.warmup,
+                                         args.seconds)
+    served = result.rps * (args.seconds + args.warmup)
+    result.cpu = {n: (meter.delta(n) / served if meter.delta(n) is not None and served
+                      else None) for n in ("server", "db")}
+    result.other_cores = meter.other_share(args.seconds + args.warmup)
+    return result
+
+
+def print_table(results):
+    headers = ["run", "req/s", "p50 ms", "p99 ms", "errors", "app CPU ms/req",
+               "db CPU ms/req", "background cores"]
+    rows = [[r.label, accounts.fmt(r.rps), accounts.fmt(r.p50, 2), accounts.fmt(r.p99, 2),
+             str(r.errors), accounts.fmt((r.cpu.get("server") or 0) * 1000, 2),
+             accounts.fmt((r.cpu.get("db") or 0) * 1000, 2), accounts.fmt(r.other_cores, 2)]
+            for r in results]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row in rows:
+        cells = [row[0].ljust(widths[0])]
+        cells += [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
+        print("| " + " | ".join(cells) + " |")
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        description="GET /api/v1/user/me throughput with the audit_log plugin on and off.")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="off/on measurement pairs (default 3)")
+    parser.add_argument("--seconds", type=float, default=10,
+                        help="measured seconds per run (default 10)")
+    parser.add_argument("--warmup", type=float, default=2,
+                        help="unmeasured seconds before each run (default 2)")
+    parser.add_argument("--concurrency", type=int, default=8,
+                        help="keep-alive connections of the load generator (default 8)")
+    parser.add_argument("--threads", type=int, default=8,
+                        help="waitress threads of both servers (default 8)")
+    parser.add_argument("--users", type=int, default=1000, help="users to seed (default 1000)")
+    parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--transport", choices=("auto", "memory", "redis"), default="auto",
+                        help="the plugin's vexpenses.audit_log.transport (auto: redis here)")
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    sys.path.insert(0, ROOT)
+    accounts.scrub_environment()
+    client = accounts.choose_client(args.client)
+    print(f"database: {args.database_url}   redis: {args.redis_url}")
+    registry = prepare(args)
+
+    workdir = tempfile.mkdtemp(prefix="vexpenses-bench-audit-")
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("VEXPENSES_")}
+    base_env["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, base_env.get("PYTHONPATH")]))
+    servers = {}
+    results = []
+    try:
+        for name, plugins in (("off", ""), ("on", "audit_log")):
+            port = accounts.free_port()
+            env = dict(base_env, VEXPENSES_BENCH_SETTINGS=json.dumps(app_settings(args, plugins)))
+            servers[name] = accounts.Server(
+                f"app-{name}", [sys.executable, os.path.join(HERE, "accounts.py"),
+                                "--serve-app", str(port), "--threads", str(args.threads)],
+                port, workdir, env)
+        for server in servers.values():
+            server.wait_ready("/api/v1/user/me")
+
+        login = {"email": accounts.BENCH_EMAIL, "password": accounts.BENCH_PASSWORD}
+        token = accounts.must(accounts.call(servers["off"].port, "POST",
+                                            "/api/v1/user/authenticate", login),
+                              201, "login")["token"]
+        for server in servers.values():
+            accounts.must(accounts.call(server.port, "GET", "/api/v1/user/me", token=token),
+                          200, f"GET /me on {server.name}")
+        wait_drained(registry)
+        rows_before = audit_rows(registry)
+
+        target = accounts.Target("GET /api/v1/user/me", "GET", "/api/v1/user/me",
+                                 {"Authorization": f"Bearer {token}"})
+        db_pid = accounts.find_database_pid()
+        load1 = os.getloadavg()[0]
+        print(f"client: {client}, {args.concurrency} connections, {args.seconds:g} s per run "
+              f"after {args.warmup:g} s warm-up, {args.rounds} rounds; waitress "
+              f"threads={args.threads}; {os.cpu_count()} CPUs; load average {load1:.2f}")
+        if load1 > 0.5:
+            print("warning: the machine is busy; figures will be noisy "
+                  "(background load is shown per run)")
+        on_requests = 0
+        for round_number in range(1, args.rounds + 1):
+            for name in ("off", "on"):
+                print(f"  round {round_number}, audit_log {name} ...", end=" ", flush=True)
+                result = measure(client, servers[name], target, args, workdir,
+                                 db_pid)
+                result.label = f"audit_log {name}, round {round_number}"
+                result.key = name
+                print(f"{result.rps:,.1f} req/s")
+                results.append(result)
+                if name == "on":
+                    on_requests += result.requests
+                    wait_drained(registry)  # its writes must not burden the next "off" run
+        rows_written = wait_drained(registry) - rows_before
+    finally:
+        for server in servers.values():
+            server.stop()
+
+    from vexpenses_audit_log import chain
+
+    started = time.perf_counter()
+    verification = chain.verify(registry.dbengine)
+    verify_seconds = time.perf_counter() - started
+
+    off = [r.rps for r in results if r.key == "off"]
+    on = [r.rps for r in results if r.key == "on"]
+    ratio = statistics.mean(on) / statistics.mean(off)
+    pair_ratios = [b / a for a, b in zip(off, on, strict=True)]
+    print()
+    print(f"vexpenses audit_log benchmark, {datetime.date.today().isoformat()}, "
+          f"{os.cpu_count()} CPUs, client {client}, c={args.concurrency}, waitress "
+          f"threads={args.threads}, {args.seconds:g} s per run, transport "
+          f"{args.transport}")
+    print()
+    print_table(results)
+    print()
+    print(f"mean req/s: off {statistics.mean(off):,.1f}, on {statistics.mean(on):,.1f}; "
+          f"ratio on/off {ratio:.3f} (per round: "
+          f"{', '.join(f'{r:.3f}' for r in pair_ratios)})")
+    print(f"audit rows written while the plugin was on: {rows_written:,} "
+          f"(measured requests: {on_requests:,}; the rest are warm-up requests)")
+    print(f"chain verify: {'OK' if verification.ok else 'BROKEN: ' + verification.problem}, "
+          f"{verification.rows:,} rows in {verify_seconds:.1f} s")
+    cost = 1 - ratio
+    verdict = cost <= TARGET_COST
+    print(f"{'PASS' if verdict else 'FAIL'}: the audit log costs {cost * 100:.1f}% of "
+          f"GET /me throughput (target <= {TARGET_COST * 100:.0f}%)")
+    if rows_written < on_requests:
+        print("warning: fewer rows than requests; see the server logs in " + workdir)
+
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({
+                "date": datetime.date.today().isoformat(), "cpus": os.cpu_count(),
+                "client": client, "concurrency": args.concurrency, "threads": args.threads,
+                "seconds": args.seconds, "rounds": args.rounds, "transport": args.transport,
+                "results": [{"run": r.label, "plugin": r.key, "requests": r.requests,
+                             "rps": r.rps, "p50_ms": r.p50, "p99_ms": r.p99,
+                             "errors": r.errors, "cpu_seconds": r.cpu,
+                             "background_cores": r.other_cores} for r in results],
+                "ratio": ratio, "cost": cost, "target_met": verdict,
+                "rows_written": rows_written, "verified": verification.ok,
+            }, fh, indent=2)
+    registry.dbengine.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""vexpenses audit_log: a tamper-evident record of every hook call.
+
+The recorder watches the plugin manager (pluggy's hook-call monitoring), so
+it sees every hook of the core and of every plugin without any hookimpl
+knowing. Rows are written off the request's path, hash-chained, and read
+through ``GET /api/v1/log`` and ``GET /api/v1/log/{id}``.
+"""
+
+from importlib.resources import files
+
+from vexpenses_core import hookimpl
+
+from . import commands, hookspecs, openapi
+from .pipeline import install_sigterm_handler
+
+
+@hookimpl
+def vexpenses_addhooks(pm):
+    pm.add_hookspecs(hookspecs)
+
+
+@hookimpl
+def vexpenses_includeme(config):
+    config.include("vexpenses_audit_log.recorder")
+    config.include("vexpenses_audit_log.views")
+
+
+@hookimpl
+def vexpenses_migration_locations():
+    return [str(files(__name__) / "migrations")]
+
+
+@hookimpl
+def vexpenses_add_commands(subparsers):
+    commands.add_commands(subparsers)
+
+
+@hookimpl
+def vexpenses_openapi(spec):
+    openapi.add_paths(spec)
+
+
+@hookimpl
+def vexpenses_app_created(registry):
+    # So that pserve stopped by SIGTERM (supervisord, docker stop) still
+    # writes what it buffered: see install_sigterm_handler.
+    if registry.audit_log_settings.sigterm:
+        install_sigterm_handler()

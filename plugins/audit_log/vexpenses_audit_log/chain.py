@@ -1,0 +1,306 @@
+"""The hash chain: appending rows, verifying them, pruning old ones.
+
+Each row stores ``hash = sha256(canonical JSON of its fields + prev_hash)``
+(HMAC-SHA256 with ``vexpenses.audit_log.chain_key`` when one is set), and
+``prev_hash``, the hash of the row before it. Ids are given by the writer,
+one after the other, so a missing id is a removed row.
+
+One row of ``audit_log_chain`` (the head) holds the last id and hash, so
+that removing the newest rows shows too, and the anchor: the first row's id
+and the hash it must link to (all zeros at first, the hash of the last
+pruned row after a prune).
+
+A single writer at a time: every append and every prune batch locks the
+head row (``SELECT ... FOR UPDATE`` on MySQL; SQLite's ``BEGIN IMMEDIATE``,
+which the core's engine issues, locks the whole database), so the chain has
+one total order across processes.
+"""
+
+import dataclasses
+import datetime
+import hashlib
+import hmac
+import json
+import logging
+import time
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from .models import AuditLogChain, AuditLogEntry
+
+log = logging.getLogger(__name__)
+
+GENESIS = "0" * 64
+HEAD_ID = 1
+ATTEMPTS = 3
+
+entries = AuditLogEntry.__table__
+chain = AuditLogChain.__table__
+
+HASHED_FIELDS = ("id", "uid", "hook", "action", "description", "user_id", "ip_address",
+                 "user_agent", "request_id", "payload", "created_at", "updated_at",
+                 "prev_hash")
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.UTC)
+
+
+def stamp(value):
+    """A timestamp as the hash sees it: UTC, microseconds, as stored by UTCDateTime."""
+    if value.tzinfo is not None:
+        value = value.astimezone(datetime.UTC).replace(tzinfo=None)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def row_hash(row, key=None):
+    fields = [stamp(row[name]) if name in ("created_at", "updated_at") else row[name]
+              for name in HASHED_FIELDS]
+    message = json.dumps(fields, ensure_ascii=True, separators=(",", ":")).encode()
+    if key:
+        return hmac.new(key, message, hashlib.sha256).hexdigest()
+    return hashlib.sha256(message).hexdigest()
+
+
+def parse_time(value):
+    if isinstance(value, datetime.datetime):
+        moment = value
+    else:
+        moment = datetime.datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment
+
+
+def lock_head(conn):
+    """The chain head, locked until the transaction ends; made when missing."""
+    head = conn.execute(
+        sa.select(chain).where(chain.c.id == HEAD_ID).with_for_update()
+    ).first()
+    if head is not None:
+        return head
+    last = conn.execute(sa.select(entries.c.id, entries.c.hash)
+                        .order_by(entries.c.id.desc()).limit(1)).first()
+    first = conn.execute(sa.select(entries.c.id, entries.c.prev_hash)
+                         .order_by(entries.c.id).limit(1)).first()
+    if last is None:
+        values = {"last_id": 0, "last_hash": GENESIS, "anchor_id": 1, "anchor_hash": GENESIS}
+    else:
+        # Rows without a head: someone deleted it. Carry on from the rows
+        # there are, loudly; `vexpenses audit verify` cannot vouch for the
+        # newest rows any more.
+        log.warning("the audit chain head was missing; rebuilt it from row %d", last.id)
+        values = {"last_id": last.id, "last_hash": last.hash, "anchor_id": first.id,
+                  "anchor_hash": first.prev_hash}
+    conn.execute(sa.insert(chain).values(id=HEAD_ID, updated_at=utcnow(), **values))
+    return conn.execute(sa.select(chain).where(chain.c.id == HEAD_ID).with_for_update()).one()
+
+
+def _retrying(func):
+    """Run ``func`` again on a lock timeout, deadlock or head-creation race."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return func()
+        except (OperationalError, IntegrityError):
+            if attempt == ATTEMPTS:
+                raise
+            time.sleep(0.05 * attempt)
+    return None  # pragma: no cover
+
+
+class ChainWriter:
+    """Appends records (dicts made by the recorder) to the chain, one batch per transaction."""
+
+    def __init__(self, engine, key=None):
+        self.engine = engine
+        self.key = key
+
+    def reachable(self):
+        """Whether the database answers at all (a failed batch: down, or a bad record?)."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    def append(self, records):
+        """Write ``records`` in order; returns how many rows were added.
+
+        Records already stored (same ``uid``: a batch replayed after a crash
+        between the commit and the Redis trim) are skipped.
+        """
+        if not records:
+            return 0
+        return _retrying(lambda: self._append(records))
+
+    def _append(self, records):
+        now = utcnow()
+        with self.engine.begin() as conn:
+            head = lock_head(conn)
+            uids = [record["uid"] for record in records]
+            seen = set(conn.scalars(sa.select(entries.c.uid).where(entries.c.uid.in_(uids))))
+            # Normally head.last_id; a row inserted behind the writer's back
+            # must not make every later append fail.
+            top = conn.scalar(sa.select(sa.func.max(entries.c.id))) or 0
+            next_id = max(head.last_id, top) + 1
+            prev = head.last_hash
+            rows = []
+            for record in records:
+                if record["uid"] in seen:
+                    continue
+                seen.add(record["uid"])
+                created = parse_time(record["created_at"])
+                row = {
+                    "id": next_id,
+                    "uid": record["uid"],
+                    "hook": record["hook"],
+                    "action": record["action"],
+                    "description": record["description"],
+                    "user_id": record["user_id"],
+                    "ip_address": record["ip_address"],
+                    "user_agent": record["user_agent"],
+                    "request_id": record["request_id"],
+                    "payload": record["payload"],
+                    "created_at": created,
+                    "updated_at": created,  # rows are never updated
+                    "prev_hash": prev,
+                }
+                row["hash"] = prev = row_hash(row, self.key)
+                rows.append(row)
+                next_id += 1
+            if rows:
+                conn.execute(sa.insert(entries), rows)
+                conn.execute(sa.update(chain).where(chain.c.id == HEAD_ID).values(
+                    last_id=rows[-1]["id"], last_hash=prev, updated_at=now))
+        return len(rows)
+
+
+# -- verify -------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Verification:
+    ok: bool
+    rows: int = 0
+    first_id: int | None = None
+    last_id: int | None = None
+    last_hash: str | None = None
+    row_id: int | None = None  # the first row found altered or removed
+    problem: str | None = None
+
+
+def verify(engine, key=None, batch_size=1000):
+    """Walk the chain from its anchor to its head; stop at the first broken link."""
+    with engine.connect() as conn:
+        head = conn.execute(sa.select(chain).where(chain.c.id == HEAD_ID)).first()
+        any_row = conn.scalar(sa.select(entries.c.id).limit(1))
+        if head is None:
+            if any_row is None:
+                return Verification(ok=True)
+            return Verification(ok=False, problem="the chain head (the row of audit_log_chain) "
+                                "is missing: the log was emptied or tampered with")
+        expected_id, expected_prev = head.anchor_id, head.anchor_hash
+        previous_id = None
+        count = 0
+        after = None
+        while True:
+            query = sa.select(entries).order_by(entries.c.id).limit(batch_size)
+            if after is not None:
+                query = query.where(entries.c.id > after)
+            rows = conn.execute(query).all()
+            if not rows:
+                break
+            for row in rows:
+                problem = _check_row(row, expected_id, expected_prev, previous_id, key)
+                if problem:
+                    return Verification(ok=False, rows=count, first_id=head.anchor_id,
+                                        last_id=head.last_id, row_id=problem[0],
+                                        problem=problem[1])
+                expected_prev, previous_id = row.hash, row.id
+                expected_id = row.id + 1
+                count += 1
+            after = rows[-1].id
+        result = Verification(ok=False, rows=count, first_id=head.anchor_id,
+                              last_id=head.last_id, last_hash=head.last_hash)
+        last_seen = expected_id - 1
+        if last_seen < head.last_id:
+            result.row_id = last_seen + 1
+            result.problem = (f"row {last_seen + 1} was removed "
+                              f"(the chain ends at row {head.last_id})")
+        elif last_seen > head.last_id:
+            result.row_id = head.last_id + 1
+            result.problem = (f"row {head.last_id + 1} is not part of the chain: it comes "
+                              f"after the chain's last row, {head.last_id} (inserted?)")
+        elif expected_prev != head.last_hash:
+            result.row_id = head.last_id
+            result.problem = f"row {head.last_id} was altered: it does not match the chain head"
+        else:
+            result.ok = True
+        return result
+
+
+def _check_row(row, expected_id, expected_prev, previous_id, key):
+    """``(row id, problem)`` for the first thing wrong with ``row``, or None."""
+    if row.id < expected_id:
+        return row.id, (f"row {row.id} is not part of the chain: it comes before row "
+                        f"{expected_id}, the chain's {'first' if previous_id is None else 'next'}"
+                        " row (inserted?)")
+    if row.id > expected_id:
+        return expected_id, f"row {expected_id} was removed"
+    if row_hash(row._mapping, key) != row.hash:
+        return row.id, f"row {row.id} was altered: its contents do not match its hash"
+    if row.prev_hash != expected_prev:
+        if previous_id is None:
+            return row.id, (f"row {row.id}, the chain's first row, does not link to the "
+                            "chain's anchor")
+        return previous_id, f"row {previous_id} was altered: row {row.id} no longer links to it"
+    return None
+
+
+# -- prune --------------------------------------------------------------------
+
+
+def prune(engine, cutoff, batch_size=1000):
+    """Delete the rows created before ``cutoff``, oldest first, ``batch_size`` per transaction.
+
+    Only a prefix of the chain goes: rows up to the first one created at or
+    after ``cutoff``. After each batch the anchor moves to the first row
+    kept, with the hash of the last row deleted, so the chain verifies from
+    there at every moment. Returns ``(rows deleted, id of the first row kept)``.
+    """
+    def first_batch_bound():
+        with engine.begin() as conn:
+            head = lock_head(conn)
+            newer = conn.scalar(sa.select(sa.func.min(entries.c.id))
+                                .where(entries.c.created_at >= cutoff))
+            # Rows appended while we prune are newer than the cutoff anyway.
+            return head.last_id + 1 if newer is None else newer
+
+    stop = _retrying(first_batch_bound)
+    deleted = 0
+    while True:
+        removed, anchor = _retrying(lambda: _prune_batch(engine, stop, batch_size))
+        deleted += removed
+        if anchor >= stop:
+            return deleted, anchor
+
+
+def _prune_batch(engine, stop, batch_size):
+    with engine.begin() as conn:
+        head = lock_head(conn)
+        start = head.anchor_id
+        upto = min(start + batch_size, stop)
+        if upto <= start:
+            return 0, start
+        last = conn.execute(sa.select(entries.c.id, entries.c.hash)
+                            .where(entries.c.id < upto)
+                            .order_by(entries.c.id.desc()).limit(1)).first()
+        result = conn.execute(sa.delete(entries).where(entries.c.id < upto))
+        conn.execute(sa.update(chain).where(chain.c.id == HEAD_ID).values(
+            anchor_id=upto,
+            anchor_hash=last.hash if last is not None else head.anchor_hash,
+            updated_at=utcnow(),
+        ))
+        return result.rowcount, upto

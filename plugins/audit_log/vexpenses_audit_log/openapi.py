@@ -1,0 +1,93 @@
+"""The audit log's paths in the OpenAPI document."""
+
+from vexpenses_core.openapi import error_response
+
+USER = {"oneOf": [{"type": "null"}, {"type": "object", "properties": {
+    "id": {"type": "integer"}, "name": {"type": "string"}, "email": {"type": "string"},
+    "birth_date": {"type": ["string", "null"], "format": "date"},
+    "created_at": {"type": "string", "format": "date-time"},
+    "updated_at": {"type": "string", "format": "date-time"},
+}}]}
+
+LOG = {
+    "type": "object",
+    "required": ["id", "action", "description", "user_id", "created_at", "updated_at", "user"],
+    "properties": {
+        "id": {"type": "integer"},
+        "action": {"type": "string", "examples": ["User login"]},
+        "description": {"type": "string"},
+        "user_id": {"type": ["integer", "null"],
+                    "description": "null for actions done by background jobs"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"},
+        "user": USER,
+    },
+}
+
+LOG_DETAIL = {
+    "allOf": [
+        {"$ref": "#/components/schemas/AuditLogEntry"},
+        {"type": "object", "properties": {
+            "hook": {"type": "string", "examples": ["vexpenses_user_logged_in"]},
+            "ip_address": {"type": ["string", "null"]},
+            "user_agent": {"type": ["string", "null"]},
+            "request_id": {"type": ["string", "null"]},
+            "payload": {"type": ["object", "null"],
+                        "description": "the hook's arguments, secrets removed"},
+        }},
+    ]
+}
+
+
+def _query(name, description, schema=None):
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": schema or {"type": "string"}}
+
+
+def add_paths(spec):
+    schemas = spec["components"]["schemas"]
+    schemas["AuditLogEntry"] = LOG
+    schemas["AuditLogEntryDetail"] = LOG_DETAIL
+    denied = {
+        "401": error_response("Missing or invalid token"),
+        "422": error_response("A filter is invalid"),
+    }
+    spec["paths"]["/api/v1/log"] = {
+        "get": {
+            "summary": "Audit log, newest first, 10 per page",
+            "description": "Admins see every row; other users only their own (rows of "
+                           "background jobs, which have no user, are admins' only), unless "
+                           "vexpenses.audit_log.visibility = all.",
+            "tags": ["audit_log"],
+            "security": [{"bearer": []}],
+            "parameters": [
+                _query("page", "page number", {"type": "integer", "minimum": 1}),
+                _query("action", "substring of the action label"),
+                _query("user_id", "only this user's rows", {"type": "integer"}),
+                _query("from", "created at or after: YYYY-MM-DD or ISO 8601 date and time"),
+                _query("to", "created at or before (a date includes its whole day)"),
+                _query("request_id", "only the rows of this request (and of its tasks)"),
+            ],
+            "responses": {
+                "200": {"description": "Logs recuperados com sucesso (a paginator of "
+                                       "AuditLogEntry)"},
+                **denied,
+            },
+        }
+    }
+    spec["paths"]["/api/v1/log/{id}"] = {
+        "get": {
+            "summary": "One audit row, with its user",
+            "tags": ["audit_log"],
+            "security": [{"bearer": []}],
+            "parameters": [{"name": "id", "in": "path", "required": True,
+                            "schema": {"type": "integer"}}],
+            "responses": {
+                "200": {"description": "Log recuperado com sucesso",
+                        "content": {"application/json": {"schema": {
+                            "$ref": "#/components/schemas/AuditLogEntryDetail"}}}},
+                "401": error_response("Missing or invalid token"),
+                "404": error_response("Unknown id, or a row this user may not see"),
+            },
+        }
+    }
