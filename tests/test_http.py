@@ -163,3 +163,21 @@ def test_openapi_documents_every_accounts_route(testapp):
     assert served <= set(doc["paths"])
     assert doc["components"]["schemas"]["User"]["properties"].keys() == {
         "id", "name", "email", "birth_date", "created_at", "updated_at"}
+
+
+@pytest.mark.parametrize("query", ["name=%ff", "email=%c3%28", "page=%80", "cursor=%fe%ff"])
+def test_query_string_that_is_not_utf8_is_422(testapp, query):
+    _, token = make_user(testapp.app.registry, email="q@example.com")
+    res = testapp.get(f"/api/v1/user?{query}", headers={"Authorization": f"Bearer {token}"},
+                      status=422)
+    assert res.json["status"] is False
+
+
+@pytest.mark.parametrize("body", [
+    b'{"name": "\\ud800"}', b'{"email": "a\\udfff@b.c", "password": "x"}',
+])
+def test_lone_surrogates_in_json_are_422(testapp, body):
+    for path in ("/api/v1/hello/greetings", "/api/v1/user/authenticate",
+                 "/api/v1/user/register"):
+        res = testapp.post(path, body, content_type="application/json", status=422)
+        assert res.json["status"] is False

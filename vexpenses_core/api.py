@@ -105,6 +105,8 @@ def json_body(request):
         return {}
     try:
         data = json.loads(raw)
+        # "\ud800" is valid JSON but not text: nothing downstream could encode it.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
     except (ValueError, UnicodeDecodeError):
         raise ValidationError({"body": ["The request body is not valid JSON."]}) from None
     if not isinstance(data, dict):
@@ -170,6 +172,18 @@ def _allowed_methods(request):
             if found:
                 methods.update([found] if isinstance(found, str) else found)
     return sorted(methods)
+
+
+def bad_encoding_view(exc, request):
+    """A query string or form that is not UTF-8 is the client's mistake: 422, not 500."""
+    if not is_api_request(request):
+        response = request.response
+        response.status_int = 400
+        response.content_type = "text/plain"
+        response.text = "Bad request: not UTF-8."
+        return response
+    return _error_response(request, 422, STATUS_MESSAGES[422],
+                           {"query": ["The query string is not valid UTF-8."]})
 
 
 def server_error_view(exc, request):
@@ -259,4 +273,5 @@ def includeme(config):
     config.add_view_deriver(body_limit)
     config.add_exception_view(api_error_view, context=APIError)
     config.add_exception_view(http_exception_view, context=HTTPException)
+    config.add_exception_view(bad_encoding_view, context=UnicodeDecodeError)
     config.add_exception_view(server_error_view, context=Exception)
