@@ -52,6 +52,8 @@ FIRST = ["Ana", "Bruno", "Carla", "Diego", "Eduarda", "Felipe", "Gabriela", "Hei
          "João", "Larissa", "Marcos", "Natália", "Otávio", "Paula", "Rafael", "Sofia", "Tiago"]
 LAST = ["Silva", "Souza", "Oliveira", "Santos", "Pereira", "Lima", "Carvalho", "Ferreira",
         "Gomes", "Ribeiro", "Almeida", "Costa", "da Mota", "Conceição", "Peixoto", "Viana"]
+# Extra settings for the worker processes, from the command line.
+WORKER_ENV = {}
 INI = """\
 [app:main]
 use = egg:vexpenses-core
@@ -187,7 +189,7 @@ def start_workers(settings, count, tmp):
                VEXPENSES_AUTO_MIGRATE="false",
                VEXPENSES_TASK_QUEUE=settings["vexpenses.tasks.queue"],
                VEXPENSES_REDIS_PREFIX=settings["vexpenses.redis_prefix"],
-               VEXPENSES_UPLOAD_DIR=settings["vexpenses.upload_dir"])
+               VEXPENSES_UPLOAD_DIR=settings["vexpenses.upload_dir"], **WORKER_ENV)
     log = open(tmp / f"workers-{count}.log", "w")  # noqa: SIM115 - closed by stop_workers
     proc = subprocess.Popen([str(BIN / "vexpenses"), "worker", str(ini), "--workers", str(count)],
                             env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -255,11 +257,14 @@ def bench_import(app, path, database, workers, tmp):
                            headers={"Authorization": f"Bearer {token}"}, status=201)
         accepted = time.monotonic()
         url = f"/api/v1/user/import-status/{res.json['data']['id']}"
-        while True:
+        deadline = time.monotonic() + 3600
+        while time.monotonic() < deadline:
             data = testapp.get(url, headers={"Authorization": f"Bearer {token}"}).json["data"]
             if data["status"] in (1, 2):
                 break
             time.sleep(0.1)
+        else:
+            raise RuntimeError(f"the import did not finish: {data}; see the worker log")
         done = time.monotonic()
     finally:
         stop_workers(proc, rss)
@@ -338,8 +343,16 @@ def main(argv=None):
                                                   / "vexpenses-bench-import"))
     parser.add_argument("--database", default="vexpenses_bench_import")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
+    parser.add_argument("--threads", type=int, help="vexpenses.worker.threads of the workers")
+    parser.add_argument("--chunk-bytes", type=int, help="vexpenses.csv_import.chunk_bytes")
+    parser.add_argument("--batch-rows", type=int, help="vexpenses.csv_import.batch_rows")
     parser.add_argument("--json", help="also write the results as JSON to this file")
     args = parser.parse_args(argv)
+    for name, var in (("threads", "VEXPENSES_WORKER_THREADS"),
+                      ("chunk_bytes", "VEXPENSES_CSV_IMPORT_CHUNK_BYTES"),
+                      ("batch_rows", "VEXPENSES_CSV_IMPORT_BATCH_ROWS")):
+        if getattr(args, name):
+            WORKER_ENV[var] = str(getattr(args, name))
     sizes = [int(size) for size in args.sizes.split(",")]
     data_dir = pathlib.Path(args.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -356,10 +369,11 @@ def main(argv=None):
     app = make_app(f"{SERVER}/{args.database}?charset=utf8mb4", args.redis_url,
                    f"bench:{run}:", f"bench:{run}:tasks", str(upload_dir))
     options = app.registry.csv_import_options
+    threads = args.threads or app.registry.settings["vexpenses.worker.threads"]
     print(f"vexpenses CSV import benchmark, {datetime.date.today()}, {os.cpu_count()} CPUs, "
           f"MariaDB {version} (buffer pool {pool // 2**20} MiB), --workers {args.workers} x "
-          f"{app.registry.settings['vexpenses.worker.threads']} threads, chunk "
-          f"{options['chunk_bytes']} bytes, batch {options['batch_rows']} rows", flush=True)
+          f"{threads} threads, chunk {args.chunk_bytes or options['chunk_bytes']} bytes, "
+          f"batch {args.batch_rows or options['batch_rows']} rows", flush=True)
 
     results = {"sizes": {}}
     for size in sizes:

@@ -1,0 +1,65 @@
+"""csv_import: bulk user import from CSV files, on background workers.
+
+``POST /api/v1/user/upload`` stores a file; workers check it, split it into
+chunks and import them in parallel; ``GET /api/v1/user/import-status/{id}``
+reports progress; ``/imports`` is a page for people; ``vexpenses import``
+runs an import from the command line.
+"""
+
+from importlib.resources import files
+
+from vexpenses_core import hookimpl
+from vexpenses_core.redis_client import redis_key
+
+from . import commands, hookspecs, openapi, tasks
+from .interfaces import IUploadStorage
+from .progress import IProgressStore, RedisProgressStore
+from .settings import read_settings
+from .storage import make_storage
+
+
+def includeme(config):
+    """Register settings, storage, progress, routes and the page. Safe to include twice."""
+    registry = config.registry
+    if getattr(registry, "csv_import_options", None) is None:
+        registry.csv_import_options = read_settings(registry.settings)
+        registry.registerUtility(
+            make_storage(registry.settings, registry.csv_import_options), IUploadStorage)
+        registry.registerUtility(
+            RedisProgressStore(
+                registry.redis,
+                lambda import_id: redis_key(registry, "csv_import", "progress", import_id),
+                registry.csv_import_options["progress_ttl"]),
+            IProgressStore)
+        config.include("vexpenses_csv_import.views")
+        config.include("vexpenses_csv_import.pages")
+
+
+@hookimpl
+def vexpenses_addhooks(pm):
+    pm.add_hookspecs(hookspecs)
+
+
+@hookimpl
+def vexpenses_includeme(config):
+    config.include("vexpenses_csv_import")
+
+
+@hookimpl
+def vexpenses_tasks():
+    return [tasks.plan, tasks.process_chunk]
+
+
+@hookimpl
+def vexpenses_migration_locations():
+    return [str(files(__name__) / "migrations")]
+
+
+@hookimpl
+def vexpenses_add_commands(subparsers):
+    commands.add_commands(subparsers)
+
+
+@hookimpl
+def vexpenses_openapi(spec):
+    openapi.add_paths(spec)

@@ -1,0 +1,416 @@
+"""Reading import files: file-level checks, splitting into chunks, rows, row rules.
+
+Pure functions over binary file objects, shared by the planning task, the
+chunk tasks and the tests. Nothing here touches the database.
+"""
+
+import codecs
+import csv
+import dataclasses
+import datetime
+import functools
+import io
+import itertools
+import re
+
+from vexpenses_core.accounts.validation import Validator, normalize_email, parse_date
+
+HEADER = ("Nome", "E-mail", "Data de nascimento")
+FIELDS = ("name", "email", "birth_date")
+BOM = codecs.BOM_UTF8
+BLOCK = 1 << 20
+DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y")
+# Bytes that can precede a quote that opens a quoted field.
+_FIELD_STARTS = frozenset(b"\n")
+_QUOTE, _NEWLINE = ord('"'), ord("\n")
+_INTERESTING = re.compile(rb'["\n]')
+
+
+class FileError(Exception):
+    """The file as a whole cannot be imported; the message is for the uploader."""
+
+    def __init__(self, message):
+        self.message = message
+        super().__init__(message)
+
+
+@dataclasses.dataclass(frozen=True)
+class Chunk:
+    index: int
+    start: int  # byte offset of the chunk's first record
+    end: int  # byte offset just past its last record
+    first_row: int  # row number of its first record (the header is row 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    delimiter: str
+    records: int  # data records, blank lines included
+    chunks: list
+
+
+def plan_file(fileobj, chunk_bytes, max_line_bytes):
+    """Check the whole file and split it into chunks at record boundaries.
+
+    One pass over the bytes, mostly in C: quotes are followed with CSV's own
+    rules (a quote opens a field only at its start; ``""`` inside a quoted
+    field is a literal quote), so a newline inside quotes never ends a chunk.
+    Raises :class:`FileError` for an empty or header-only file, a wrong
+    header, bytes that are not UTF-8, NUL bytes, an unclosed quote or a
+    record longer than ``max_line_bytes``.
+    """
+    fileobj.seek(0)
+    first = fileobj.read(BLOCK)
+    if not first.strip(BOM + b" \t\r\n"):
+        raise FileError("The file is empty.")
+    data_start, delimiter = _read_header(first, max_line_bytes)
+    scanner = _Scanner(data_start, ord(delimiter), chunk_bytes, max_line_bytes)
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    _check_text(decoder, first[:data_start], 0)
+    base, block = data_start, first[data_start:]
+    while block:
+        _check_text(decoder, block, base)
+        scanner.feed(block, base)
+        base += len(block)
+        block = fileobj.read(BLOCK)
+    _check_text(decoder, b"", base, final=True)
+    chunks = scanner.finish(base)
+    if scanner.records == 0 or not scanner.nonblank:
+        raise FileError("The file has a header but no data rows.")
+    return Plan(delimiter, scanner.records, chunks)
+
+
+def _check_text(decoder, block, base, final=False):
+    if b"\x00" in block:
+        raise FileError("The file contains binary data (NUL bytes): it is not a CSV text file.")
+    try:
+        decoder.decode(block, final)
+    except UnicodeDecodeError as exc:
+        raise FileError(
+            f"The file is not valid UTF-8 text (bad byte near offset {base + exc.start}). "
+            f'Save it as "CSV UTF-8" and upload it again.'
+        ) from None
+
+
+def _read_header(first, max_line_bytes):
+    """Return (offset of the first data record, delimiter) or raise FileError."""
+    start = len(BOM) if first.startswith(BOM) else 0
+    newline = first.find(b"\n", start)
+    end = newline if newline >= 0 else len(first)
+    if end - start > max_line_bytes:
+        raise FileError(f"Row 1 is longer than {max_line_bytes} bytes: this is not a CSV file.")
+    try:
+        line = first[start:end].decode("utf-8").rstrip("\r")
+    except UnicodeDecodeError:
+        raise FileError(
+            'The file is not valid UTF-8 text. Save it as "CSV UTF-8" and upload it again.'
+        ) from None
+    delimiter = ";" if line.count(";") > line.count(",") else ","
+    try:
+        fields = next(csv.reader([line], delimiter=delimiter), [])
+    except csv.Error:
+        fields = []
+    if tuple(field.strip() for field in fields) != HEADER:
+        shown = line if len(line) <= 100 else line[:100] + "..."
+        raise FileError(
+            f'The header must be exactly "{",".join(HEADER)}" (commas or semicolons); '
+            f'found "{shown}".'
+        )
+    if newline < 0:
+        raise FileError("The file has a header but no data rows.")
+    return newline + 1, delimiter
+
+
+class _Scanner:
+    """Finds record ends (newlines outside quotes) across blocks."""
+
+    def __init__(self, data_start, delimiter, chunk_bytes, max_line_bytes):
+        self.delimiter = delimiter
+        self.chunk_bytes = chunk_bytes
+        self.max_line = max_line_bytes
+        self.record_start = data_start
+        self.records = 0
+        self.nonblank = False
+        self.in_quotes = False
+        self.closed_at = -2  # offset of the last quote that closed a field
+        self.prev = _NEWLINE  # the byte before the current block
+        self.chunks = []
+        self.chunk_start = data_start
+        self.chunk_first_row = 2
+
+    def _record_end(self, end):
+        """A record ends at ``end`` (just past its newline)."""
+        if end - self.record_start > self.max_line + 1:
+            self._too_long()
+        self.records += 1
+        self.record_start = end
+        if end - self.chunk_start >= self.chunk_bytes:
+            self._cut(end)
+
+    def _cut(self, end):
+        rows = 2 + self.records
+        self.chunks.append(Chunk(len(self.chunks), self.chunk_start, end, self.chunk_first_row))
+        self.chunk_start, self.chunk_first_row = end, rows
+
+    def _too_long(self):
+        raise FileError(
+            f"Row {2 + self.records} is longer than {self.max_line} bytes: "
+            f"the file is not a valid import file (is a quote left open?)."
+        )
+
+    def feed(self, block, base):
+        if not self.nonblank:
+            start = max(self.record_start - base, 0)
+            self.nonblank = bool(block[start:].strip(b" \t\r\n,;"))
+        if not self.in_quotes and b'"' not in block:
+            self._feed_plain(block, base)
+        else:
+            self._feed_quoted(block, base)
+        self.prev = block[-1]
+        if base + len(block) - self.record_start > self.max_line + 1:
+            self._too_long()
+
+    def _feed_plain(self, block, base):
+        # No quotes: every newline ends a record, so counting is done in C;
+        # positions are looked up only where a chunk is cut.
+        pos = 0
+        while True:
+            need = self.chunk_start + self.chunk_bytes - base - 1
+            cut = block.find(b"\n", max(need, pos))
+            if cut < 0:
+                break
+            self._count_plain(block, base, pos, cut + 1)
+            self._cut(base + cut + 1)
+            pos = cut + 1
+        self._count_plain(block, base, pos, len(block))
+
+    def _count_plain(self, block, base, start, end):
+        """Count the records that end in ``block[start:end]``."""
+        lines = block[start:end].split(b"\n")
+        if len(lines) == 1:
+            return
+        first = base + start - self.record_start + len(lines[0])
+        if max(first, max(map(len, lines[1:-1]), default=0)) > self.max_line:
+            self._too_long()
+        self.records += len(lines) - 1
+        self.record_start = base + end - len(lines[-1])
+
+    def _feed_quoted(self, block, base):
+        for match in _INTERESTING.finditer(block):
+            pos = match.start()
+            offset = base + pos
+            if block[pos] == _QUOTE:
+                if self.in_quotes:
+                    self.in_quotes = False
+                    self.closed_at = offset
+                else:
+                    before = block[pos - 1] if pos else self.prev
+                    if (before in _FIELD_STARTS or before == self.delimiter
+                            or offset == self.record_start or self.closed_at == offset - 1):
+                        self.in_quotes = True
+            elif not self.in_quotes:
+                self._record_end(offset + 1)
+
+    def finish(self, size):
+        if self.in_quotes:
+            raise FileError(
+                f"Row {2 + self.records} opens a quoted field that is never closed."
+            )
+        if size > self.record_start:  # a last record without a final newline
+            self._record_end(size)
+        if self.chunk_start < size or not self.chunks:
+            self.chunks.append(
+                Chunk(len(self.chunks), self.chunk_start, size, self.chunk_first_row)
+            )
+        return self.chunks
+
+
+# -- reading the records of a chunk ---------------------------------------------
+
+_END = object()  # the chunk has no more records
+_NONE = object()  # no record was read ahead
+
+
+def _kept(fields):
+    """Not a blank line (a record CSV cannot read, None, is kept: it is rejected)."""
+    return fields is None or len(fields) > 1 or bool(fields and fields[0].strip())
+
+
+class ChunkReader:
+    """The records of one chunk, read batch by batch from any row on.
+
+    The chunk's bytes (at most ``chunk_bytes``, so memory stays flat) are
+    decoded once and parsed by the csv module in C. Rows are numbered from
+    the chunk's first row; a blank line uses up a row number and is skipped.
+    """
+
+    def __init__(self, data, delimiter, first_row):
+        self.text = data.decode("utf-8")
+        self.delimiter = delimiter
+        self.first_row = first_row
+        self._restart()
+
+    def _restart(self):
+        self.reader = csv.reader(io.StringIO(self.text, newline=""), delimiter=self.delimiter)
+        self.row = self.first_row
+        self.ahead = _NONE
+
+    def _next(self):
+        if self.ahead is not _NONE:
+            fields, self.ahead = self.ahead, _NONE
+            return fields
+        try:
+            return next(self.reader)
+        except StopIteration:
+            return _END
+        except csv.Error:  # a record CSV cannot read: a rejected row
+            return None
+
+    def read(self, from_row, limit):
+        """The records of the next ``limit`` rows from row ``from_row`` on.
+
+        Returns ``(records, next row, finished)``; each record is
+        ``(row number, fields)``, ``fields`` being None when it is not valid CSV.
+        """
+        if from_row < self.row:  # another run moved the checkpoint: start over
+            self._restart()
+        while self.row < from_row:
+            if self._next() is _END:
+                return [], self.row, True
+            self.row += 1
+        batch = []
+        if self.ahead is not _NONE:
+            if self.ahead is _END:
+                return [], self.row, True
+            batch.append(self._next())
+        try:  # the whole batch in C; a record CSV cannot read takes the slow path
+            batch.extend(itertools.islice(self.reader, limit - len(batch)))
+        except csv.Error:
+            self._restart()
+            return self._read_slowly(from_row, limit)
+        return self._batch(batch, limit)
+
+    def _read_slowly(self, from_row, limit):
+        while self.row < from_row:
+            self._next()
+            self.row += 1
+        batch = []
+        while len(batch) < limit:
+            fields = self._next()
+            if fields is _END:
+                break
+            batch.append(fields)
+        return self._batch(batch, limit)
+
+    def _batch(self, batch, limit):
+        first = self.row
+        self.row += len(batch)
+        records = [(first + i, fields) for i, fields in enumerate(batch) if _kept(fields)]
+        if len(batch) < limit:
+            return records, self.row, True
+        self.ahead = self._next()
+        return records, self.row, self.ahead is _END
+
+
+# -- row rules ----------------------------------------------------------------
+
+_DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+
+
+@functools.lru_cache(maxsize=8192)
+def _normal_domain(domain):
+    """The domain as email-validator normalises it, or None; cached (domains repeat)."""
+    normalized = normalize_email(f"a@{domain}")
+    return normalized[2:] if normalized else None
+
+
+def normalize_email_fast(value):
+    """``normalize_email`` with a fast path for plain ASCII addresses.
+
+    The local part of a plain address is a dot-atom that email-validator keeps
+    as it is; only the domain needs its rules, and it is checked once per
+    distinct domain. Anything else goes through ``normalize_email`` itself.
+    """
+    local, _, domain = value.rpartition("@")
+    if (local and len(local) <= 64 and len(value) <= 254 and value.isascii()
+            and _DOT_ATOM.fullmatch(local)):
+        normal = _normal_domain(domain.lower())
+        return f"{local.lower()}@{normal}" if normal else None
+    return normalize_email(value)
+
+
+_ISO_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_BR_DATE = re.compile(r"([0-9]{2})/([0-9]{2})/([0-9]{4})")
+
+
+@functools.lru_cache(maxsize=32768)  # about 90 years of distinct dates, ~6 MB
+def _parse_birth_date(value):
+    """``parse_date(value, DATE_FORMATS)``, without strptime for the two plain shapes."""
+    match = _ISO_DATE.fullmatch(value)
+    if match:
+        year, month, day = match.groups()
+    else:
+        match = _BR_DATE.fullmatch(value)
+        if not match:
+            return parse_date(value, DATE_FORMATS)
+        day, month, year = match.groups()
+    try:
+        parsed = datetime.date(int(year), int(month), int(day))
+    except ValueError:
+        return None
+    return parsed if parsed.year >= 1900 else None
+
+
+def check_row(fields, today):
+    """Apply register's rules (no password) to one record.
+
+    Returns ``(name, email, birth_date), None`` or ``None, {field: [messages]}``.
+    A good row takes the fast path; any doubt goes to the full checks, which
+    also write the messages.
+    """
+    if fields is not None and len(fields) == 3:
+        name = " ".join(fields[0].split())
+        email = fields[1].strip()
+        if 3 <= len(name) <= 255 and "\x00" not in name and 0 < len(email) <= 255:
+            email = normalize_email_fast(email)
+            if email is not None:
+                birth_date = _parse_birth_date(fields[2].strip())
+                if birth_date is not None and birth_date <= today:
+                    return (name, email, birth_date), None
+    return _check_row_slowly(fields, today)
+
+
+def _check_row_slowly(fields, today):
+    if fields is None:
+        return None, {"row": ["The row is not valid CSV."]}
+    if len(fields) != 3:
+        return None, {"row": [
+            f"The row must have 3 columns ({', '.join(HEADER)}); it has {len(fields)}."
+        ]}
+    check = Validator(dict(zip(FIELDS, fields, strict=True)))
+    name = check.name()
+    email = check.string("email")
+    if email is not None:
+        email = email.strip()
+        if len(email) > 255:
+            check.error("email", "The email field must not be greater than 255 characters.")
+            email = None
+        else:
+            email = normalize_email_fast(email)
+            if email is None:
+                check.error("email", "The email field must be a valid email address.")
+    birth_date = check.string("birth_date")
+    if birth_date is not None:
+        birth_date = _parse_birth_date(birth_date.strip())
+        if birth_date is None:
+            check.error("birth_date", "The birth date field must be a valid date.")
+        elif birth_date > today:
+            check.error("birth_date",
+                        "The birth date field must be a date before or equal to today.")
+    if check.errors:
+        return None, check.errors
+    return (name, email, birth_date), None
+
+
+def today_utc():
+    return datetime.datetime.now(datetime.UTC).date()

@@ -1,0 +1,68 @@
+"""Live progress of running imports, in Redis.
+
+One hash per import holds the counts of every *committed* batch: each batch
+adds its counts once, after its transaction commits. Counts in Redis can
+therefore lag the database but never lead it, which is what keeps the
+progress from going backwards when the hash is lost and rebuilt from the
+database's chunk rows.
+"""
+
+from zope.interface import Interface, implementer
+
+COUNTS = ("processed", "imported", "rejected", "duplicates")
+
+
+class IProgressStore(Interface):
+    def start(import_id, planned, started):
+        """Create the progress of an import that starts processing."""
+
+    def add(import_id, counts):
+        """Add one committed batch's counts."""
+
+    def read(import_id):
+        """The progress as a dict of ints, or None when it is missing or incomplete."""
+
+    def seed(import_id, counts, planned, started):
+        """Replace the progress with counts rebuilt from the database."""
+
+    def drop(import_id):
+        """Forget an import that has finished."""
+
+
+@implementer(IProgressStore)
+class RedisProgressStore:
+    def __init__(self, redis, key, ttl):
+        self.redis = redis
+        self.key = key  # import id -> Redis key
+        self.ttl = ttl
+
+    def start(self, import_id, planned, started):
+        self.seed(import_id, dict.fromkeys(COUNTS, 0), planned, started)
+
+    def seed(self, import_id, counts, planned, started):
+        key = self.key(import_id)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(key)
+        pipe.hset(key, mapping={**{name: counts[name] for name in COUNTS},
+                                "planned": planned, "started": started, "seeded": 1})
+        pipe.expire(key, self.ttl)
+        pipe.execute()
+
+    def add(self, import_id, counts):
+        key = self.key(import_id)
+        pipe = self.redis.pipeline(transaction=False)
+        for name in COUNTS:
+            if counts[name]:
+                pipe.hincrby(key, name, counts[name])
+        pipe.expire(key, self.ttl)
+        pipe.execute()
+
+    def read(self, import_id):
+        raw = self.redis.hgetall(self.key(import_id))
+        if not raw.get(b"seeded"):  # lost, or recreated by a late add: rebuild
+            return None
+        return {name.decode(): float(value) if name == b"started" else int(value)
+                for name, value in raw.items()}
+
+    def drop(self, import_id):
+        self.redis.delete(self.key(import_id))

@@ -1,0 +1,90 @@
+"""Upload storage: the local (or shared) folder ``vexpenses.upload_dir``."""
+
+import dataclasses
+import hashlib
+import os
+import uuid
+
+from pyramid.path import DottedNameResolver
+from zope.interface import implementer
+
+from .interfaces import IUploadStorage
+
+COPY_BLOCK = 1 << 20
+SNIFF_BYTES = 64 * 1024
+
+
+class TooLarge(Exception):
+    """The upload is larger than the limit."""
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredFile:
+    name: str
+    path: str
+    size: int
+    sha256: str
+    head: bytes  # the first SNIFF_BYTES, for content sniffing
+    has_nul: bool
+
+
+@implementer(IUploadStorage)
+class LocalUploadStorage:
+    """Files under ``<upload_dir>/csv_import/YYYY/MM/<uuid>.csv``.
+
+    With several hosts, ``upload_dir`` must be one shared folder (e.g. NFS),
+    or the web host's uploads are invisible to the workers.
+    """
+
+    def __init__(self, settings, max_bytes):
+        self.root = os.path.abspath(settings["vexpenses.upload_dir"])
+        self.max_bytes = max_bytes
+
+    def _full(self, path):
+        full = os.path.abspath(os.path.join(self.root, path))
+        if not full.startswith(self.root + os.sep):
+            raise FileNotFoundError(path)
+        return full
+
+    def save(self, fileobj, original_name):
+        from vexpenses_core.db import utcnow
+
+        now = utcnow()
+        name = f"{uuid.uuid4().hex}.csv"
+        path = f"csv_import/{now:%Y}/{now:%m}/{name}"
+        full = self._full(path)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        digest = hashlib.sha256()
+        size, head, has_nul = 0, b"", False
+        try:
+            with open(full + ".part", "wb") as out:
+                while block := fileobj.read(COPY_BLOCK):
+                    size += len(block)
+                    if size > self.max_bytes:
+                        raise TooLarge()
+                    digest.update(block)
+                    has_nul = has_nul or b"\x00" in block
+                    if len(head) < SNIFF_BYTES:
+                        head += block[: SNIFF_BYTES - len(head)]
+                    out.write(block)
+            os.replace(full + ".part", full)
+        except BaseException:
+            for leftover in (full + ".part", full):
+                if os.path.exists(leftover):
+                    os.remove(leftover)
+            raise
+        return StoredFile(name, path, size, digest.hexdigest(), head, has_nul)
+
+    def open(self, path):
+        return open(self._full(path), "rb")
+
+    def delete(self, path):
+        try:
+            os.remove(self._full(path))
+        except FileNotFoundError:
+            pass
+
+
+def make_storage(settings, options):
+    factory = DottedNameResolver().maybe_resolve(options["storage"])
+    return factory(settings, options["max_upload_bytes"])

@@ -1,0 +1,15 @@
+"""Background tasks: planning an import, and processing one of its chunks."""
+
+from vexpenses_core import task
+
+from .services import ImportService
+
+
+@task(name="csv_import.plan")
+def plan(request, import_id):
+    ImportService(request).plan(import_id)
+
+
+@task(name="csv_import.process_chunk")
+def process_chunk(request, import_id, chunk_index):
+    ImportService(request).process_chunk(import_id, chunk_index)

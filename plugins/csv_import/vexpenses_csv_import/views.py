@@ -1,0 +1,94 @@
+"""The CSV import API under /api/v1/user, as API.md's "CSV import" section says."""
+
+from pyramid.events import NewRequest
+from pyramid.response import FileIter, Response
+from pyramid_retry import is_error_retryable
+
+from vexpenses_core.api import ValidationError, success
+
+from .services import UPLOAD_MESSAGE, ImportService
+
+UPLOAD_PATH = "/api/v1/user/upload"
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
+def _close_body(request):
+    """pyramid_retry spools large bodies to a temporary file that nobody closes."""
+    if request.exception is None or not is_error_retryable(request, request.exception):
+        body = request.environ.get("wsgi.input")
+        if body is not None and hasattr(body, "close"):
+            body.close()
+
+
+def _on_new_request(event):
+    if event.request.path_info == UPLOAD_PATH:  # also when the body limit refuses it
+        event.request.add_finished_callback(_close_body)
+
+
+def upload(request):
+    try:
+        field = request.POST.get("file")
+    except Exception:  # webob's multipart parser raises assorted errors on bad bodies
+        raise ValidationError({"file": ["The multipart body could not be read."]}) from None
+    if field is None or field == "":
+        raise ValidationError({"file": ["The file field is required."]})
+    if not hasattr(field, "file"):
+        raise ValidationError({"file": ["The file field must be a file."]})
+    invitations = request.POST.get("send_invitations", "1")
+    send_invitations = str(invitations).strip().lower() not in FALSE_WORDS
+    service = ImportService(request)
+    try:
+        record = service.create(field.file, field.filename, request.identity.id,
+                                send_invitations)
+    finally:
+        field.file.close()  # webob's spooled copy of the part
+    request.pm.hook.vexpenses_import_uploaded(request=request, import_id=record.id)
+    data = service.base_dict(record)
+    data["sha256"], data["size"] = record.sha256, record.size
+    data["send_invitations"] = record.send_invitations
+    return success(request, UPLOAD_MESSAGE, data, status=201)
+
+
+def import_status(request):
+    service = ImportService(request)
+    record = service.visible(request.matchdict["id"], request.identity)
+    request.pm.hook.vexpenses_import_viewed(request=request, import_id=record.id)
+    return success(request, UPLOAD_MESSAGE, service.status_dict(record))
+
+
+def delete_import(request):
+    service = ImportService(request)
+    record = service.visible(request.matchdict["id"], request.identity)
+    service.soft_delete(record)
+    return success(request, "Import deleted", service.status_dict(record))
+
+
+def error_report(request):
+    service = ImportService(request)
+    record = service.visible(request.matchdict["id"], request.identity)
+    report = service.error_report(record)
+    response = Response(content_type="text/csv", charset="utf-8")
+    response.app_iter = FileIter(report)
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="import-{record.id}-errors.csv"')
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def includeme(config):
+    limit = config.registry.csv_import_options["max_upload_bytes"]
+    config.add_route("csv_import.upload", UPLOAD_PATH)
+    config.add_subscriber(_on_new_request, NewRequest)
+    config.add_route("csv_import.status", "/api/v1/user/import-status/{id}")
+    config.add_route("csv_import.errors", "/api/v1/user/import-status/{id}/errors")
+    # The multipart envelope around the file needs a little room above the limit.
+    config.add_view(upload, route_name="csv_import.upload", request_method="POST",
+                    renderer="json", permission="authenticated",
+                    max_body_bytes=limit + 64 * 1024)
+    config.add_view(import_status, route_name="csv_import.status", request_method="GET",
+                    renderer="json", permission="authenticated")
+    config.add_view(delete_import, route_name="csv_import.status", request_method="DELETE",
+                    renderer="json", permission="authenticated")
+    config.add_view(error_report, route_name="csv_import.errors", request_method="GET",
+                    permission="authenticated")
