@@ -53,8 +53,11 @@ system-packages:
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.stamp-run: pyproject.toml | $(PY)
-	$(PIP) install -e .
+# The core and every plugin: development.ini enables them all.
+$(VENV)/.stamp-run: pyproject.toml $(PLUGIN_PYPROJECTS) | $(PY)
+	$(PIP) install -e . $$(for p in plugins/*/; do \
+	    if [ -f "$${p}pyproject.toml" ]; then printf -- '-e %s ' "$${p%/}"; fi; \
+	done)
 	touch $@
 
 # The core with its test extra, the example plugin, and every plugins/<name>/
