@@ -11,6 +11,7 @@ import logging
 import re
 import uuid
 
+from pyramid.events import NewRequest
 from pyramid.httpexceptions import HTTPException
 from pyramid.renderers import JSON
 from pyramid.tweens import EXCVIEW
@@ -251,6 +252,19 @@ def body_limit(view, info):
 body_limit.options = ("max_body_bytes",)
 
 
+def _close_spooled_body(request):
+    # pyramid_retry copies a large body to a temporary file so that a retry
+    # can read it again; once no retry will come, nothing else closes it.
+    if request.exception is None or not is_error_retryable(request, request.exception):
+        body = request.environ.get("wsgi.input")
+        if body is not None and hasattr(body, "close"):
+            body.close()
+
+
+def _on_new_request(event):
+    event.request.add_finished_callback(_close_spooled_body)
+
+
 def isoformat(value):
     """Laravel's timestamp format: ``2024-01-31T12:00:00.000000Z``, in UTC."""
     if value.tzinfo is not None:
@@ -271,6 +285,7 @@ def includeme(config):
     config.add_request_method(_request_id, "request_id", reify=True)
     config.add_tween("vexpenses_core.api.request_id_tween_factory", over=EXCVIEW)
     config.add_view_deriver(body_limit)
+    config.add_subscriber(_on_new_request, NewRequest)
     config.add_exception_view(api_error_view, context=APIError)
     config.add_exception_view(http_exception_view, context=HTTPException)
     config.add_exception_view(bad_encoding_view, context=UnicodeDecodeError)

@@ -16,8 +16,9 @@ class PasswordHasher:
             type=argon2.Type.ID,
         )
         # Verified against when the user does not exist, so that a login for
-        # an unknown e-mail costs as much as one for a known e-mail.
-        self._dummy = self.argon2.hash("vexpenses-timing-equaliser")
+        # an unknown e-mail costs as much as one for a known e-mail. Made on
+        # first use: worker processes never need it, and it costs 64 MiB.
+        self._dummy = None
 
     def hash(self, password):
         return self.argon2.hash(password)
@@ -46,6 +47,8 @@ class PasswordHasher:
 
     def burn(self, password):
         """Spend the time of one verification, for unknown users."""
+        if self._dummy is None:
+            self._dummy = self.argon2.hash("vexpenses-timing-equaliser")
         try:
             self.argon2.verify(self._dummy, password)
         except argon2.exceptions.VerificationError:

@@ -1,8 +1,6 @@
 """The CSV import API under /api/v1/user, as API.md's "CSV import" section says."""
 
-from pyramid.events import NewRequest
 from pyramid.response import FileIter, Response
-from pyramid_retry import is_error_retryable
 
 from vexpenses_core.api import ValidationError, success
 
@@ -10,19 +8,6 @@ from .services import UPLOAD_MESSAGE, ImportService
 
 UPLOAD_PATH = "/api/v1/user/upload"
 FALSE_WORDS = ("0", "false", "no", "off")
-
-
-def _close_body(request):
-    """pyramid_retry spools large bodies to a temporary file that nobody closes."""
-    if request.exception is None or not is_error_retryable(request, request.exception):
-        body = request.environ.get("wsgi.input")
-        if body is not None and hasattr(body, "close"):
-            body.close()
-
-
-def _on_new_request(event):
-    if event.request.path_info == UPLOAD_PATH:  # also when the body limit refuses it
-        event.request.add_finished_callback(_close_body)
 
 
 def upload(request):
@@ -79,7 +64,6 @@ def error_report(request):
 def includeme(config):
     limit = config.registry.csv_import_options["max_upload_bytes"]
     config.add_route("csv_import.upload", UPLOAD_PATH)
-    config.add_subscriber(_on_new_request, NewRequest)
     config.add_route("csv_import.status", "/api/v1/user/import-status/{id}")
     config.add_route("csv_import.errors", "/api/v1/user/import-status/{id}/errors")
     # The multipart envelope around the file needs a little room above the limit.
