@@ -2,20 +2,9 @@
 
 from importlib.resources import files
 
-from pyramid.response import Response
+from ..pages import html_page
 
 PAGE = (files("vexpenses_core") / "templates" / "reset_password.html").read_text()
-
-# The token is in the URL: never send it on as a Referer, never cache it.
-HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-    ),
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
-}
 
 
 def reset_password_page(request):
@@ -23,9 +12,7 @@ def reset_password_page(request):
     html = PAGE.replace("{static}", static).replace(
         "{api}", request.route_path("accounts.recover")
     )
-    response = Response(html, content_type="text/html", charset="utf-8")
-    response.headers.update(HEADERS)
-    return response
+    return html_page(html)
 
 
 def includeme(config):

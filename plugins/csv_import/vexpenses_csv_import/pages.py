@@ -2,20 +2,9 @@
 
 from importlib.resources import files
 
-from pyramid.response import Response
+from vexpenses_core.pages import html_page
 
 PAGE = (files("vexpenses_csv_import") / "templates" / "imports.html").read_text()
-
-# The same strict policy as the core's reset page: our own script and styles only.
-HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-    ),
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
-}
 
 
 def imports_page(request):
@@ -24,9 +13,7 @@ def imports_page(request):
             .replace("{login}", request.route_path("accounts.authenticate"))
             .replace("{upload}", request.route_path("csv_import.upload"))
             .replace("{status}", request.route_path("csv_import.status", id="ID")))
-    response = Response(html, content_type="text/html", charset="utf-8")
-    response.headers.update(HEADERS)
-    return response
+    return html_page(html)  # the core's strict page headers
 
 
 def includeme(config):
