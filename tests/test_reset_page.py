@@ -4,46 +4,20 @@ Uses Debian's chromium at /usr/bin/chromium through Playwright (no browser
 download). `.ci/run` and `make test` install it.
 """
 
-import os
-import threading
 import urllib.parse
 
 import pytest
-from waitress.server import create_server
 
 from vexpenses_core import hookimpl
+from vexpenses_core.testing import live_server
 
-CHROMIUM = os.environ.get("VEXPENSES_TEST_CHROMIUM", "/usr/bin/chromium")
 PASSWORD = "old password 1"
 NEW = "a brand new password"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"Chromium is not installed at {CHROMIUM}: apt-get install chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"],
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
 def live(make_testapp):
     """The app served by waitress on a free port, with its base URL set to match."""
-    holder = {}
-    server = create_server(lambda environ, start: holder["app"](environ, start),
-                           host="127.0.0.1", port=0, threads=4)
-    base_url = f"http://127.0.0.1:{server.effective_port}"
-    testapp = make_testapp(**{"vexpenses.base_url": base_url})
-    holder["app"] = testapp.app
     links = []
 
     class Catcher:
@@ -51,16 +25,13 @@ def live(make_testapp):
         def vexpenses_password_reset_requested(self, reset_url):
             links.append(reset_url)
 
-    testapp.app.registry.pm.register(Catcher(), name="catcher")
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    testapp.base_url, testapp.links = base_url, links
-    testapp.post_json("/api/v1/user/register", {
-        "name": "Ana Souza", "email": "ana@example.com", "password": PASSWORD,
-        "password_confirmation": PASSWORD, "birth_date": "1990-01-01"}, status=201)
-    yield testapp
-    server.close()
-    thread.join(5)
+    with live_server(lambda url: make_testapp(**{"vexpenses.base_url": url})) as testapp:
+        testapp.app.registry.pm.register(Catcher(), name="catcher")
+        testapp.links = links
+        testapp.post_json("/api/v1/user/register", {
+            "name": "Ana Souza", "email": "ana@example.com", "password": PASSWORD,
+            "password_confirmation": PASSWORD, "birth_date": "1990-01-01"}, status=201)
+        yield testapp
 
 
 def request_link(live):

@@ -21,6 +21,7 @@ import pathlib
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -293,3 +294,51 @@ def run_workers(settings, directory, count=2, **env):
                 proc.kill()
                 proc.wait()
             print(log_path.read_text())
+
+
+CHROMIUM = os.environ.get("VEXPENSES_TEST_CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium driven by Playwright (no browser download)."""
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"Chromium is not installed at {CHROMIUM}: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM,
+            # The machine's closed network refuses Chromium's background calls.
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync"],
+        )
+        yield chromium
+        chromium.close()
+
+
+@contextlib.contextmanager
+def live_server(make):
+    """Serve a test app over real HTTP on a free port, for a browser.
+
+    ``make(base_url)`` builds the TestApp, so that its ``vexpenses.base_url``
+    (used in mailed links) names the server. Yields the TestApp with a
+    ``base_url`` attribute.
+    """
+    from waitress.server import create_server
+
+    holder = {}
+    server = create_server(lambda environ, start: holder["app"](environ, start),
+                           host="127.0.0.1", port=0, threads=4)
+    base_url = f"http://127.0.0.1:{server.effective_port}"
+    testapp = make(base_url)
+    holder["app"] = testapp.app
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    testapp.base_url = base_url
+    try:
+        yield testapp
+    finally:
+        server.close()
+        thread.join(5)

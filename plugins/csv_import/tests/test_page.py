@@ -2,55 +2,27 @@
 
 import csv
 import io
-import os
-import threading
 
 import pytest
 from vexpenses_csv_import.testing import make_csv, people
-from waitress.server import create_server
 
-from vexpenses_core.testing import make_user
+from vexpenses_core.testing import live_server, make_user
 
-CHROMIUM = os.environ.get("VEXPENSES_TEST_CHROMIUM", "/usr/bin/chromium")
 PASSWORD = "a good password"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"Chromium is not installed at {CHROMIUM}: apt-get install chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"],
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
 def live(make_testapp, tmp_path):
-    holder = {}
-    server = create_server(lambda environ, start: holder["app"](environ, start),
-                           host="127.0.0.1", port=0, threads=4)
-    base_url = f"http://127.0.0.1:{server.effective_port}"
-    testapp = make_testapp(**{"vexpenses.base_url": base_url,
-                              "vexpenses.upload_dir": str(tmp_path / "uploads"),
-                              "vexpenses.csv_import.chunk_bytes": "300",
-                              "vexpenses.csv_import.batch_rows": "2",
-                              "vexpenses.csv_import.batch_delay": "0.1"})
-    holder["app"] = testapp.app
-    make_user(testapp.app.registry, email="ana@example.com", password=PASSWORD)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    testapp.base_url = base_url
-    yield testapp
-    server.close()
-    thread.join(5)
+    def make(base_url):
+        return make_testapp(**{"vexpenses.base_url": base_url,
+                               "vexpenses.upload_dir": str(tmp_path / "uploads"),
+                               "vexpenses.csv_import.chunk_bytes": "300",
+                               "vexpenses.csv_import.batch_rows": "2",
+                               "vexpenses.csv_import.batch_delay": "0.1"})
+
+    with live_server(make) as testapp:
+        make_user(testapp.app.registry, email="ana@example.com", password=PASSWORD)
+        yield testapp
 
 
 def test_log_in_upload_watch_progress_and_download_the_report(live, browser, tmp_path):

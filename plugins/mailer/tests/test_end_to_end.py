@@ -1,54 +1,23 @@
 """End to end with the real mailer: the reset link read from the delivered e-mail,
 opened in headless Chromium; and a real `vexpenses worker` sending through Redis."""
 
-import os
-import threading
 import urllib.parse
 
 import pytest
 from sqlalchemy import select
 from vexpenses_mailer.models import MailDelivery
 from vexpenses_mailer.testing import PASSWORD, html_links, links, register
-from waitress.server import create_server
 
-from vexpenses_core.testing import run_workers, wait_for
+from vexpenses_core.testing import live_server, run_workers, wait_for
 
-CHROMIUM = os.environ.get("VEXPENSES_TEST_CHROMIUM", "/usr/bin/chromium")
 NEW = "uma senha bem nova"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"Chromium is not installed at {CHROMIUM}: apt-get install chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"],
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
 def live(mail_app):
     """The app with the real mailer, served by waitress on a free port."""
-    holder = {}
-    server = create_server(lambda environ, start: holder["app"](environ, start),
-                           host="127.0.0.1", port=0, threads=4)
-    base_url = f"http://127.0.0.1:{server.effective_port}"
-    app = mail_app(**{"vexpenses.base_url": base_url})
-    holder["app"] = app.app
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    app.base_url = base_url
-    yield app
-    server.close()
-    thread.join(5)
+    with live_server(lambda url: mail_app(**{"vexpenses.base_url": url})) as app:
+        yield app
 
 
 def reset_link(message, base_url):
