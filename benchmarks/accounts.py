@@ -594,6 +594,11 @@ def print_table(results, hello_rps):
             f"{r.rps / hello_rps:.2f}" if hello_rps else "-", str(r.errors),
             fmt(per.get("server"), 2), fmt(per.get("db"), 2),
         ])
+    print_markdown(headers, rows)
+
+
+def print_markdown(headers, rows):
+    """A Markdown table: the first column left-aligned, the figures right-aligned."""
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
     line = "| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |"
     print(line)

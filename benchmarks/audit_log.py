@@ -120,13 +120,7 @@ def print_table(results):
              str(r.errors), accounts.fmt((r.cpu.get("server") or 0) * 1000, 2),
              accounts.fmt((r.cpu.get("db") or 0) * 1000, 2), accounts.fmt(r.other_cores, 2)]
             for r in results]
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
-    print("| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |")
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for row in rows:
-        cells = [row[0].ljust(widths[0])]
-        cells += [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
-        print("| " + " | ".join(cells) + " |")
+    accounts.print_markdown(headers, rows)
 
 
 def parse_args(argv):
