@@ -97,3 +97,51 @@ def test_task_is_rerun_after_a_lock_wait_timeout(mysql_app):
     with engine.connect() as conn:
         name = conn.exec_driver_sql("SELECT name FROM hello_greetings WHERE id=1").scalar()
     assert name == "done"
+
+
+def deadlock():
+    from pyramid_retry import mark_error_retryable
+
+    error = RuntimeError("deadlock")
+    mark_error_retryable(error)
+    return error
+
+
+def test_in_transaction_reruns_retryable_work_and_commits():
+    import transaction
+
+    from vexpenses_core.db import in_transaction
+
+    tm = transaction.TransactionManager(explicit=True)
+    calls, committed = [], []
+
+    def work():
+        calls.append(1)
+        tm.get().addAfterCommitHook(lambda ok: committed.append(ok))
+        if len(calls) < 3:
+            raise deadlock()
+        return "done"
+
+    assert in_transaction(tm, work, attempts=3, pause=0) == "done"
+    assert len(calls) == 3 and committed == [True]  # aborted attempts never commit
+
+
+def test_in_transaction_raises_other_errors_and_gives_up_after_the_attempts():
+    import transaction
+
+    from vexpenses_core.db import in_transaction
+
+    tm = transaction.TransactionManager(explicit=True)
+    with pytest.raises(ValueError):
+        in_transaction(tm, lambda: (_ for _ in ()).throw(ValueError("bad row")), pause=0)
+    calls = []
+
+    def always_deadlocked():
+        calls.append(1)
+        raise deadlock()
+
+    with pytest.raises(RuntimeError):
+        in_transaction(tm, always_deadlocked, attempts=2, pause=0)
+    assert len(calls) == 2
+    tm.begin()  # no transaction was left open
+    tm.abort()

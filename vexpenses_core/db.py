@@ -5,6 +5,7 @@ The same code runs on SQLite (the embedded default) and MySQL/MariaDB.
 
 import datetime
 import os
+import time
 
 import transaction
 import zope.sqlalchemy
@@ -135,6 +136,32 @@ def is_retryable(exc, manager=None):
         except Exception:  # a data manager that cannot tell
             return False
     return False
+
+
+def in_transaction(tm, work, attempts=3, pause=0.05, log=None):
+    """Run ``work()`` in a transaction of ``tm`` of its own and commit it.
+
+    On a retryable error (a MySQL deadlock or lock-wait timeout) the
+    transaction is aborted and ``work()`` runs again from the start, up to
+    ``attempts`` times, pausing a little longer each time. Any other error
+    aborts and is raised. For code that commits several units of work in one
+    task, such as a batch import; ``tm`` must have no open transaction.
+    """
+    for attempt in range(1, attempts + 1):
+        tm.begin()
+        try:
+            result = work()
+            tm.commit()
+            return result
+        except Exception as exc:
+            tm.abort()
+            if attempt < attempts and is_retryable(exc, tm):
+                if log is not None:
+                    log.warning("%s; running the transaction again (attempt %d)",
+                                type(exc).__name__, attempt)
+                time.sleep(pause * attempt)
+                continue
+            raise
 
 
 def get_session_factory(engine):

@@ -18,7 +18,7 @@ from sqlalchemy import func, insert, select, update
 
 from vexpenses_core.accounts.services import UserService
 from vexpenses_core.api import NotFound, RequestTooLarge, ValidationError
-from vexpenses_core.db import is_retryable, utcnow
+from vexpenses_core.db import in_transaction, utcnow
 
 from . import csvfile
 from .interfaces import IUploadStorage
@@ -313,22 +313,12 @@ class ImportService:
 
     def _batch_with_retries(self, job, reader):
         tm = self.request.tm
-        for attempt in range(1, BATCH_ATTEMPTS + 1):
-            try:
-                more = self._batch(job, reader)
-                tm.commit()
-            except Exception as exc:
-                tm.abort()
-                tm.begin()
-                if attempt < BATCH_ATTEMPTS and is_retryable(exc, tm):
-                    log.warning("import batch hit %s; retrying (attempt %d)",
-                                type(exc).__name__, attempt)
-                    time.sleep(0.05 * attempt)
-                    continue
-                raise
-            tm.begin()
-            return more
-        return False  # not reached
+        tm.abort()  # the empty transaction left open after the previous batch
+        try:
+            return in_transaction(tm, lambda: self._batch(job, reader),
+                                  attempts=BATCH_ATTEMPTS, log=log)
+        finally:
+            tm.begin()  # the task runner commits the transaction it began
 
     def _batch(self, job, reader):
         """One batch in the current transaction; return True when the chunk has more."""
