@@ -5,11 +5,21 @@ adds its counts once, after its transaction commits. Counts in Redis can
 therefore lag the database but never lead it, which is what keeps the
 progress from going backwards when the hash is lost and rebuilt from the
 database's chunk rows.
+
+A finished import leaves a short-lived ``done`` marker instead of nothing:
+a batch whose counts arrive after the import finished, or a status request
+that rebuilds from a snapshot taken just before it finished, must not bring
+the hash back for a day. Updates are WATCH transactions (not Lua scripts,
+which the embedded default's fakeredis lacks).
 """
 
+from redis.exceptions import WatchError
 from zope.interface import Interface, implementer
 
 COUNTS = ("processed", "imported", "rejected", "duplicates")
+
+# Long enough to outlast any status request that saw the import running.
+DONE_TTL = 60
 
 
 class IProgressStore(Interface):
@@ -40,29 +50,56 @@ class RedisProgressStore:
         self.seed(import_id, dict.fromkeys(COUNTS, 0), planned, started)
 
     def seed(self, import_id, counts, planned, started):
+        def write(pipe, seeded, done):
+            if done:
+                return False
+            pipe.delete(key)
+            pipe.hset(key, mapping={**{name: counts[name] for name in COUNTS},
+                                    "planned": planned, "started": started, "seeded": 1})
+            pipe.expire(key, self.ttl)
+
         key = self.key(import_id)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.delete(key)
-        pipe.hset(key, mapping={**{name: counts[name] for name in COUNTS},
-                                "planned": planned, "started": started, "seeded": 1})
-        pipe.expire(key, self.ttl)
-        pipe.execute()
+        self._update(key, write)
 
     def add(self, import_id, counts):
+        def write(pipe, seeded, done):
+            if done or not seeded:  # finished, or lost: the next read rebuilds it
+                return False
+            for name in COUNTS:
+                if counts[name]:
+                    pipe.hincrby(key, name, counts[name])
+            pipe.expire(key, self.ttl)
+
         key = self.key(import_id)
-        pipe = self.redis.pipeline(transaction=False)
-        for name in COUNTS:
-            if counts[name]:
-                pipe.hincrby(key, name, counts[name])
-        pipe.expire(key, self.ttl)
-        pipe.execute()
+        self._update(key, write)
 
     def read(self, import_id):
         raw = self.redis.hgetall(self.key(import_id))
-        if not raw.get(b"seeded"):  # lost, or recreated by a late add: rebuild
+        if not raw.get(b"seeded") or raw.get(b"done"):
             return None
         return {name.decode(): float(value) if name == b"started" else int(value)
-                for name, value in raw.items()}
+                for name, value in raw.items() if name != b"seeded"}
 
     def drop(self, import_id):
-        self.redis.delete(self.key(import_id))
+        key = self.key(import_id)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(key)
+        pipe.hset(key, "done", 1)
+        pipe.expire(key, DONE_TTL)
+        pipe.execute()
+
+    def _update(self, key, write):
+        """Run ``write(pipe, seeded, done)`` atomically, retrying if the hash changes."""
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    seeded, done = pipe.hmget(key, "seeded", "done")
+                    pipe.multi()
+                    if write(pipe, seeded, done) is False:
+                        pipe.reset()
+                        return
+                    pipe.execute()
+                    return
+                except WatchError:
+                    continue
