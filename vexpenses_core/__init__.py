@@ -31,6 +31,7 @@ def includeme(config):
     config.include(".redis_client")
     config.include(".tasks")
     config.include(".security")
+    config.include(".identity")
     config.include(".openapi")
     config.include(".introspection")
     config.include(".accounts")

@@ -209,6 +209,9 @@ def includeme(config):
             session = get_tm_session(
                 request.registry.dbsession_factory, request.tm, request=request
             )
+        # Objects read before the session existed (a cached identity) join it now.
+        for obj in request.__dict__.pop("vexpenses.attach", ()):
+            session.add(obj)
         return session
 
     config.add_request_method(dbsession, reify=True)

@@ -6,11 +6,13 @@ deprecated auth-policy API, so the policy here is a plain ``ISecurityPolicy``.
 
 An access token is accepted only when its signature and expiry are good,
 its ``typ`` is ``access``, and its login session (``sid``) is neither
-revoked nor expired, and its user still exists: one query per request.
+revoked nor expired, and its user still exists. That check reads the
+identity cache (vexpenses_core.identity) first and the database on a miss.
 """
 
 import datetime
 import pathlib
+import time
 import uuid
 
 import jwt
@@ -18,6 +20,7 @@ from pyramid.authorization import ACLHelper, Allow, Authenticated, Everyone
 from pyramid_jwt import JWTAuthenticationPolicy
 from sqlalchemy import select
 
+from . import identity
 from .db import utcnow
 from .models import AuthSession, User
 from .settings import ConfigurationError
@@ -38,25 +41,49 @@ class Root:
 
 
 class JWTSecurityPolicy:
+    # Verifying a JWT costs more than the rest of a cheap request. A token
+    # string that verified once carries the same claims for its whole life,
+    # so remember the claims (checking ``exp`` on every use).
+    VERIFIED_MAX = 4096
+
     def __init__(self, engine):
         self.engine = engine
         self.acl = ACLHelper()
+        self.verified = {}  # token -> claims
 
     def identity(self, request):
-        """The :class:`User` behind a valid access token, or ``None``."""
-        if "vexpenses.identity" not in request.environ:
-            request.environ["vexpenses.identity"] = self._load_identity(request)
-        return request.environ["vexpenses.identity"]
+        """The :class:`User` behind a valid access token, or ``None``.
+
+        Kept on the request, not the environ: a retried request gets a new
+        database session, and its user must belong to that one.
+        """
+        try:
+            return request.__dict__["vexpenses.identity"]
+        except KeyError:
+            user = request.__dict__["vexpenses.identity"] = self._load_identity(request)
+            return user
 
     def claims(self, request):
         """The verified claims of the request's access token ({} when none)."""
-        claims = self.engine.get_claims(request)
+        try:
+            scheme, token = request.authorization or ("", "")
+        except ValueError:  # a malformed Authorization header
+            return {}
+        if scheme != self.engine.auth_type or not isinstance(token, str) or not token:
+            return {}
+        claims = self.verified.get(token)
+        if claims is not None and claims["exp"] > time.time():
+            return claims
+        claims = self.engine.jwt_decode(request, token)
         if (
             claims.get("typ") != "access"
             or not isinstance(claims.get("sid"), str)
-            or "exp" not in claims
+            or not isinstance(claims.get("exp"), (int, float))
         ):
             return {}
+        if len(self.verified) >= self.VERIFIED_MAX:
+            self.verified.clear()  # crude, but lock-free and bounded
+        self.verified[token] = claims
         return claims
 
     def _load_identity(self, request):
@@ -67,16 +94,27 @@ class JWTSecurityPolicy:
             user_id = int(claims["sub"])
         except (TypeError, ValueError, KeyError):
             return None
-        return request.dbsession.scalar(
-            select(User)
+        session_id = claims["sid"]
+        cache = request.registry.identity_cache
+        user, gen = cache.get(user_id, session_id)
+        if user is not None:
+            identity.attach(request, user)
+            return user
+        row = request.dbsession.execute(
+            select(User, AuthSession.expires_at)
             .join(AuthSession, AuthSession.user_id == User.id)
             .where(
                 User.id == user_id,
-                AuthSession.id == claims["sid"],
+                AuthSession.id == session_id,
                 AuthSession.revoked_at.is_(None),
                 AuthSession.expires_at > utcnow(),
             )
-        )
+        ).first()
+        if row is None:
+            return None
+        user, expires_at = row
+        cache.put(user, expires_at, session_id, gen)
+        return user
 
     def authenticated_userid(self, request):
         user = self.identity(request)

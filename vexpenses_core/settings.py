@@ -26,6 +26,7 @@ ENV_SETTINGS = {
     "vexpenses.worker.threads": "VEXPENSES_WORKER_THREADS",
     "vexpenses.max_body_bytes": "VEXPENSES_MAX_BODY_BYTES",
     "vexpenses.access_token_seconds": "VEXPENSES_ACCESS_TOKEN_SECONDS",
+    "vexpenses.identity_cache_seconds": "VEXPENSES_IDENTITY_CACHE_SECONDS",
     "vexpenses.jwt_algorithm": "VEXPENSES_JWT_ALGORITHM",
     "vexpenses.jwt_private_key_file": "VEXPENSES_JWT_PRIVATE_KEY_FILE",
     "vexpenses.jwt_public_key_file": "VEXPENSES_JWT_PUBLIC_KEY_FILE",
@@ -58,6 +59,7 @@ DEFAULTS = {
     "vexpenses.worker.threads": "2",
     "vexpenses.max_body_bytes": str(1024 * 1024),
     "vexpenses.access_token_seconds": "900",
+    "vexpenses.identity_cache_seconds": "300",
     "vexpenses.jwt_algorithm": "HS256",
     "vexpenses.jwt_private_key_file": "",
     "vexpenses.jwt_public_key_file": "",
@@ -123,6 +125,9 @@ def normalize_settings(settings, environ=None):
         "vexpenses.ratelimit.login_free_failures",
     ):
         result[name] = _positive_int(name, result[name])
+    result["vexpenses.identity_cache_seconds"] = _positive_int(
+        "vexpenses.identity_cache_seconds", result["vexpenses.identity_cache_seconds"],
+        zero=True)
     if result["vexpenses.argon2.memory_cost"] < 8 * result["vexpenses.argon2.parallelism"]:
         raise ConfigurationError(
             "vexpenses.argon2.memory_cost (KiB) must be at least 8 times "
@@ -153,13 +158,14 @@ def normalize_settings(settings, environ=None):
     return result
 
 
-def _positive_int(name, value):
+def _positive_int(name, value, zero=False):
     try:
         number = int(value)
     except (TypeError, ValueError):
-        number = 0
-    if number <= 0:
-        raise ConfigurationError(f"{name} must be a positive whole number, not {value!r}")
+        number = -1
+    if number < 0 or (number == 0 and not zero):
+        kind = "a whole number, 0 or more" if zero else "a positive whole number"
+        raise ConfigurationError(f"{name} must be {kind}, not {value!r}")
     return number
 
 

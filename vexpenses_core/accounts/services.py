@@ -322,6 +322,7 @@ class AuthService:
             update(AuthSession)
             .where(AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None))
             .values(revoked_at=utcnow(), revoked_reason=reason)
+            .execution_options(vexpenses_users=[user.id])  # see vexpenses_core.identity
         )
         return result.rowcount
 

@@ -1,0 +1,162 @@
+"""The identity cache: requests skip the database, and no change outlives its commit."""
+
+import datetime
+
+import pytest
+import redis
+import sqlalchemy as sa
+from pyramid.request import Request
+from pyramid.scripting import prepare
+
+from vexpenses_core.identity import IdentityCache
+from vexpenses_core.models import AuthSession, User
+from vexpenses_core.testing import make_user
+
+
+@pytest.fixture
+def app(make_testapp, redis_url):
+    app = make_testapp(**{"vexpenses.redis_url": redis_url})
+    app.user_id, app.token = make_user(app.app.registry, email="cache@example.com",
+                                       password="password123")
+    return app
+
+
+def me(app, token=None, status=200):
+    return app.get("/api/v1/user/me", status=status,
+                   headers={"Authorization": f"Bearer {token or app.token}"})
+
+
+def count_queries(app):
+    """A list that collects each SQL statement the app's engine runs."""
+    statements = []
+    sa.event.listen(app.app.registry.dbengine, "before_cursor_execute",
+                    lambda conn, cursor, statement, *args: statements.append(statement))
+    return statements
+
+
+def run_sql(app, statement):
+    session = app.app.registry.dbsession_factory()
+    session.execute(statement)
+    session.commit()
+    session.close()
+
+
+def test_a_second_request_reads_no_database(app):
+    first = me(app).json
+    statements = count_queries(app)
+    second = me(app).json
+    assert statements == []
+    assert second == first  # same user object, same timestamps, to the microsecond
+
+
+def test_the_password_hash_is_never_cached(app):
+    me(app)
+    client = app.app.registry.redis
+    prefix = app.app.registry.settings["vexpenses.redis_prefix"]
+    keys = list(client.scan_iter(f"{prefix}identity:*"))
+    assert keys
+    stored = b"".join(value for key in keys for value in client.hgetall(key).values())
+    assert b"cache@example.com" in stored and b"argon2" not in stored
+
+
+def test_logout_ends_a_cached_session_at_once(app):
+    me(app)
+    app.get("/api/v1/user/logout", headers={"Authorization": f"Bearer {app.token}"}, status=201)
+    me(app, status=401)
+
+
+def test_logout_all_ends_every_cached_session(app):
+    login = app.post_json("/api/v1/user/authenticate",
+                          {"email": "cache@example.com", "password": "password123"})
+    other = login.json["data"]["token"]
+    me(app)
+    me(app, other)
+    app.post("/api/v1/user/logout-all", headers={"Authorization": f"Bearer {other}"},
+             status=201)
+    me(app, status=401)
+    me(app, other, status=401)
+
+
+def test_refresh_reuse_ends_the_cached_session(app):
+    login = app.post_json("/api/v1/user/authenticate",
+                          {"email": "cache@example.com", "password": "password123"}).json["data"]
+    me(app, login["token"])
+    app.post_json("/api/v1/user/refresh-token", {"refresh_token": login["refresh_token"]},
+                  status=201)
+    app.post_json("/api/v1/user/refresh-token", {"refresh_token": login["refresh_token"]},
+                  status=401)  # reuse: the whole session ends
+    me(app, login["token"], status=401)
+
+
+def test_deleting_the_user_through_the_orm_is_seen_at_once(app):
+    me(app)
+    session = app.app.registry.dbsession_factory()
+    session.delete(session.get(User, app.user_id))
+    session.commit()
+    session.close()
+    me(app, status=401)
+
+
+def test_an_unnamed_bulk_update_forgets_everyone(app):
+    me(app)
+    run_sql(app, sa.update(AuthSession).values(revoked_at=datetime.datetime.now(datetime.UTC)))
+    me(app, status=401)
+
+
+def test_a_change_is_seen_by_the_next_request(app):
+    me(app)
+    run_sql(app, sa.update(User).where(User.id == app.user_id).values(name="Renamed Person")
+            .execution_options(vexpenses_users=[app.user_id]))
+    assert me(app).json["data"]["name"] == "Renamed Person"
+
+
+def test_a_cached_user_joins_the_request_session_and_its_changes_are_saved(app):
+    me(app)  # now cached
+    registry = app.app.registry
+    env = prepare(registry=registry, request=Request.blank(
+        "/", headers={"Authorization": f"Bearer {app.token}"}))
+    request = env["request"]
+    try:
+        with request.tm:
+            user = request.identity
+            assert user.id == app.user_id
+            assert request.dbsession.execute(sa.text("SELECT 1")).scalar() == 1
+            assert user in request.dbsession
+            assert user.password_hash.startswith("$argon2id$")  # loaded on first access
+            user.name = "Changed Through Identity"
+    finally:
+        env["closer"]()
+    assert me(app).json["data"]["name"] == "Changed Through Identity"
+
+
+def test_with_the_cache_off_sql_by_hand_is_seen_at_once(make_testapp, redis_url):
+    app = make_testapp(**{"vexpenses.redis_url": redis_url,
+                          "vexpenses.identity_cache_seconds": "0"})
+    app.user_id, app.token = make_user(app.app.registry)
+    me(app)
+    with app.app.registry.dbengine.begin() as conn:  # behind the app's back
+        conn.execute(sa.text("UPDATE auth_sessions SET revoked_at = created_at"))
+    me(app, status=401)
+
+
+def test_a_fill_that_raced_a_logout_is_dropped(app):
+    registry = app.app.registry
+    cache = registry.identity_cache
+    session = registry.dbsession_factory()
+    user = session.get(User, app.user_id)
+    expires = session.scalar(sa.select(AuthSession.expires_at)
+                             .where(AuthSession.user_id == app.user_id))
+    session.close()
+    _, gen = cache.get(app.user_id, "another-session")  # a request misses...
+    cache.forget([app.user_id])  # ...a logout commits meanwhile...
+    cache.put(user, expires, "another-session", gen)  # ...and its fill comes too late
+    assert cache.get(app.user_id, "another-session")[0] is None
+
+
+def test_requests_fall_back_to_the_database_when_redis_is_down(app):
+    registry = app.app.registry
+    registry.identity_cache = IdentityCache(
+        redis.Redis(port=1, socket_connect_timeout=0.2), "x:", 300)
+    assert me(app).json["data"]["email"] == "cache@example.com"
+    app.get("/api/v1/user/logout", headers={"Authorization": f"Bearer {app.token}"}, status=201)
+    me(app, status=401)

@@ -1,0 +1,190 @@
+"""The identity behind an access token, cached in Redis.
+
+Checking a token's login session on every request costs a database round
+trip, which was most of the time of a cheap authenticated request like
+``/me``. The cache keeps, per user, one hash: a field per login session
+(``sid``) holding the user's public columns and the session's expiry, and a
+``gen`` field that changes whenever the user is forgotten.
+
+Forgetting is driven by the database session, so that no service has to
+remember to do it: after a transaction that changed a user or one of their
+login sessions commits (an ORM flush, or a bulk UPDATE or DELETE on
+``users`` or ``auth_sessions``), the users it touched are forgotten. A bulk
+statement on those tables should say whose rows it changes with the execution
+option ``vexpenses_users=[ids]``; without it every cached identity is
+forgotten, which is correct, only slower.
+
+A request that misses the cache loads from the database and writes back only
+if ``gen`` did not change meanwhile, so a logout that commits while another
+request is reading the old row can't leave the revoked session cached.
+Entries live ``vexpenses.identity_cache_seconds`` at most (0 turns the cache
+off); if Redis fails, requests fall back to the database.
+"""
+
+import datetime
+import json
+import logging
+import uuid
+
+import redis
+from sqlalchemy import event
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.base import manager_of_class
+
+from .models import AuthSession, User
+from .redis_client import redis_key
+
+log = logging.getLogger(__name__)
+
+# Every column of users except the password hash, which never leaves the database.
+FIELDS = ("id", "name", "email", "birth_date", "is_admin", "created_at", "updated_at")
+MANAGER = manager_of_class(User)
+TABLES = (User.__tablename__, AuthSession.__tablename__)
+STALE = "vexpenses.stale_users"
+EVERYONE = "*"
+
+
+class IdentityCache:
+    def __init__(self, redis_client, prefix, ttl):
+        self.redis = redis_client
+        self.prefix = prefix  # key prefix, ends with ":"
+        self.ttl = ttl
+
+    def key(self, user_id):
+        return f"{self.prefix}{user_id}"
+
+    def get(self, user_id, session_id):
+        """``(user or None, gen)``: a detached :class:`User` on a hit."""
+        if not self.ttl:
+            return None, None
+        try:
+            raw, gen = self.redis.hmget(self.key(user_id), session_id, "gen")
+        except redis.RedisError:
+            log.warning("identity cache unavailable; reading the database", exc_info=True)
+            return None, None
+        if raw is None:
+            return None, gen
+        data = json.loads(raw)
+        if data["expires"] <= datetime.datetime.now(datetime.UTC).timestamp():
+            return None, gen  # the login session ended; the database says how
+        return _user_from(data), gen
+
+    def put(self, user, session_expires_at, session_id, gen):
+        """Cache ``user`` for ``session_id`` unless the user was forgotten since ``gen``."""
+        if not self.ttl:
+            return
+        key = self.key(user.id)
+        value = json.dumps({**_user_fields(user), "expires": session_expires_at.timestamp()})
+        try:
+            with self.redis.pipeline(transaction=True) as pipe:
+                pipe.watch(key)
+                if pipe.hget(key, "gen") != gen:
+                    return
+                pipe.multi()
+                pipe.hset(key, session_id, value)
+                pipe.expire(key, self.ttl)
+                pipe.execute()
+        except redis.WatchError:
+            pass  # forgotten meanwhile: the next request reads the database
+        except redis.RedisError:
+            log.warning("identity cache unavailable; not caching", exc_info=True)
+
+    def forget(self, user_ids):
+        """Drop the cached identities of ``user_ids`` (or of everyone, for ``EVERYONE``)."""
+        if not self.ttl or not user_ids:
+            return
+        try:
+            if EVERYONE in user_ids:
+                keys = list(self.redis.scan_iter(f"{self.prefix}*", count=1000))
+            else:
+                keys = [self.key(user_id) for user_id in user_ids]
+            with self.redis.pipeline(transaction=True) as pipe:
+                for key in keys:
+                    pipe.delete(key)
+                    # A new gen makes a request that read the old row before
+                    # this commit drop what it read instead of caching it.
+                    pipe.hset(key, "gen", uuid.uuid4().hex)
+                    pipe.expire(key, self.ttl)
+                pipe.execute()
+        except redis.RedisError:
+            log.error("could not forget cached identities of users %s; they expire within "
+                      "%d s", sorted(map(str, user_ids)), self.ttl, exc_info=True)
+
+
+def _user_fields(user):
+    data = {name: getattr(user, name) for name in FIELDS}
+    for name in ("birth_date", "created_at", "updated_at"):
+        if data[name] is not None:
+            data[name] = data[name].isoformat()
+    return data
+
+
+def _user_from(data):
+    values = {name: data[name] for name in FIELDS}
+    if values["birth_date"] is not None:
+        values["birth_date"] = datetime.date.fromisoformat(values["birth_date"])
+    for name in ("created_at", "updated_at"):
+        values[name] = datetime.datetime.fromisoformat(values[name])
+    # As if loaded by a query (and cheaper than User(**values)): the password
+    # hash loads on first access once the user joins a database session.
+    user = MANAGER.new_instance()
+    user.__dict__.update(values)
+    make_transient_to_detached(user)
+    return user
+
+
+def attach(request, user):
+    """Put a cached ``user`` into the request's database session, now or when it is made."""
+    if "dbsession" in request.__dict__:
+        request.dbsession.add(user)
+    else:
+        request.__dict__.setdefault("vexpenses.attach", []).append(user)
+
+
+# -- forgetting, driven by the database session --------------------------------
+
+
+def _mark(session, user_ids):
+    session.info.setdefault(STALE, set()).update(user_ids)
+
+
+def _after_flush(session, flush_context):
+    for obj in list(session.dirty) + list(session.deleted):
+        if isinstance(obj, User):
+            _mark(session, [obj.id])
+        elif isinstance(obj, AuthSession):
+            _mark(session, [obj.user_id])
+
+
+def _do_orm_execute(state):
+    if not (state.is_update or state.is_delete):
+        return
+    table = getattr(state.statement, "table", None)
+    if getattr(table, "name", None) not in TABLES:
+        return
+    _mark(session=state.session,
+          user_ids=state.execution_options.get("vexpenses_users", [EVERYONE]))
+
+
+def listen(session_factory, cache):
+    """Forget the users a transaction changed, after it commits."""
+    event.listen(session_factory, "after_flush", _after_flush)
+    event.listen(session_factory, "do_orm_execute", _do_orm_execute)
+
+    def after_commit(session):
+        # A savepoint's release fires this too; forget at the real commit.
+        # Marks left by a rollback are kept: forgetting too much only costs a miss.
+        if not session.in_nested_transaction():
+            cache.forget(session.info.pop(STALE, ()))
+
+    event.listen(session_factory, "after_commit", after_commit)
+
+
+def includeme(config):
+    registry = config.registry
+    if getattr(registry, "identity_cache", None) is not None:
+        return
+    registry.identity_cache = IdentityCache(
+        registry.redis, redis_key(registry, "identity", ""),
+        registry.settings["vexpenses.identity_cache_seconds"])
+    listen(registry.dbsession_factory, registry.identity_cache)
