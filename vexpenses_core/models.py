@@ -2,7 +2,7 @@
 
 import datetime
 
-from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Integer, String
+from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .db import Base, UTCDateTime, utcnow
@@ -81,3 +81,21 @@ class PasswordReset(Base):
     created_at: Mapped[datetime.datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime.datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime.datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class TaskOutbox(Base):
+    """A task message written in the transaction that queues it.
+
+    With the Redis broker, ``request.enqueue`` adds a row here; the message is
+    sent after the commit and the row deleted. A row left behind (Redis was
+    down, or the process died in between) is sent by the worker supervisor.
+    """
+
+    __tablename__ = "task_outbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    task: Mapped[str] = mapped_column(String(255))
+    # JSON: {"args": [...], "kwargs": {...}, "request_id": "..."}
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime.datetime] = mapped_column(UTCDateTime, default=utcnow,
+                                                          index=True)

@@ -23,6 +23,7 @@ ENV_SETTINGS = {
     "vexpenses.tasks.broker": "VEXPENSES_TASK_BROKER",
     "vexpenses.tasks.queue": "VEXPENSES_TASK_QUEUE",
     "vexpenses.tasks.redelivery_seconds": "VEXPENSES_TASK_REDELIVERY_SECONDS",
+    "vexpenses.tasks.outbox_seconds": "VEXPENSES_TASK_OUTBOX_SECONDS",
     "vexpenses.worker.threads": "VEXPENSES_WORKER_THREADS",
     "vexpenses.max_body_bytes": "VEXPENSES_MAX_BODY_BYTES",
     "vexpenses.access_token_seconds": "VEXPENSES_ACCESS_TOKEN_SECONDS",
@@ -56,6 +57,7 @@ DEFAULTS = {
     "vexpenses.tasks.broker": "",
     "vexpenses.tasks.queue": "vexpenses:tasks",
     "vexpenses.tasks.redelivery_seconds": "60",
+    "vexpenses.tasks.outbox_seconds": "30",
     "vexpenses.worker.threads": "2",
     "vexpenses.max_body_bytes": str(1024 * 1024),
     "vexpenses.access_token_seconds": "900",
@@ -114,6 +116,7 @@ def normalize_settings(settings, environ=None):
     result["vexpenses.ratelimit.enabled"] = asbool(result["vexpenses.ratelimit.enabled"])
     for name in (
         "vexpenses.tasks.redelivery_seconds",
+        "vexpenses.tasks.outbox_seconds",
         "vexpenses.worker.threads",
         "vexpenses.max_body_bytes",
         "vexpenses.access_token_seconds",

@@ -5,6 +5,13 @@ A plugin defines a task with :func:`task` and returns it from the
 the message leaves only after the request's transaction commits, and only
 plain values (ids, strings, numbers, lists and dicts of them) may cross.
 
+With the Redis broker the message is also written to the ``task_outbox``
+table in that same transaction, and the row deleted once it is sent. If the
+send fails (Redis down at that moment, or the process dies between commit
+and send), the row stays and the worker supervisor sends it later
+(:func:`resend_outbox`): a committed request never loses its task. Delivery
+was at-least-once already; a task must cope with running twice.
+
 A task runs with a request made for it (``request.dbsession``,
 ``request.redis``, ``request.pm``, ``request.enqueue``) and its own
 transaction, committed when it returns, aborted when it raises, and run again
@@ -13,19 +20,22 @@ on a MySQL deadlock or lock-wait timeout.
 
 import asyncio
 import dataclasses
+import datetime
 import functools
+import json
 import logging
 import threading
 import uuid
 
 from pyramid.request import Request
 from pyramid.scripting import prepare
+from sqlalchemy import delete, select
 from taskiq import InMemoryBroker
 from taskiq.kicker import AsyncKicker
 from transaction.interfaces import NoTransaction
 
 from .broker import make_broker
-from .db import is_retryable, new_transaction_manager
+from .db import is_retryable, new_transaction_manager, utcnow
 from .logging import request_id_var
 from .settings import ConfigurationError
 
@@ -35,6 +45,9 @@ log = logging.getLogger(__name__)
 DB_ATTEMPTS = 3
 
 PLAIN_SCALARS = (str, int, float, bool, type(None))
+
+#: Outbox rows are sent and deleted in batches of this many.
+OUTBOX_BATCH = 500
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,9 +143,11 @@ class TaskQueue:
         name = task_name(task)
         check_plain(list(args), "arguments")
         check_plain(kwargs, "keyword arguments")
+        return self._send(name, args, kwargs, request_id_var.get() or "")
+
+    def _send(self, name, args, kwargs, request_id):
         self._check_registered(name)
-        labels = {"request_id": request_id_var.get() or ""}
-        kicker = AsyncKicker(name, self.broker, labels)
+        kicker = AsyncKicker(name, self.broker, {"request_id": request_id})
         loop = self._ensure_loop()
         future = asyncio.run_coroutine_threadsafe(kicker.kiq(*args, **kwargs), loop)
         return future.result(30).task_id
@@ -148,7 +163,21 @@ class TaskQueue:
             txn = request.tm.get()
         except NoTransaction:
             return self.send(name, *args, **kwargs)
-        txn.addAfterCommitHook(self._after_commit, args=(name, args, kwargs))
+        if self.in_process:  # nothing between commit and send can fail but the process
+            txn.addAfterCommitHook(self._after_commit, args=(name, args, kwargs))
+            return None
+        from .models import TaskOutbox
+
+        row = TaskOutbox(task=name, payload=json.dumps(
+            {"args": list(args), "kwargs": kwargs, "request_id": request_id_var.get() or ""}))
+        request.dbsession.add(row)
+        try:
+            rows = txn.data(self)
+        except KeyError:  # the transaction's first task: one hook sends them all
+            rows = []
+            txn.set_data(self, rows)
+            txn.addAfterCommitHook(self._send_outbox, args=(rows,))
+        rows.append(row)
         return None
 
     def _check_registered(self, name):
@@ -161,8 +190,33 @@ class TaskQueue:
         try:
             self.send(name, *args, **kwargs)
         except Exception:
-            # The data is committed but the task is lost: say so loudly.
             log.exception("could not send task %s after commit", name)
+
+    def _send_outbox(self, committed, rows):
+        if not committed:
+            return
+        sent = []
+        try:
+            for row in rows:
+                payload = json.loads(row.payload)
+                self._send(row.task, payload["args"], payload["kwargs"], payload["request_id"])
+                sent.append(row.id)
+        except Exception:
+            log.warning("could not send task %s after commit; it stays in the outbox and the "
+                        "worker supervisor sends it later", rows[len(sent)].task, exc_info=True)
+        try:
+            self._forget_sent(sent)
+        except Exception:  # sent twice later, which tasks must cope with anyway
+            log.warning("could not delete %d sent tasks from the outbox", len(sent),
+                        exc_info=True)
+
+    def _forget_sent(self, ids):
+        from .models import TaskOutbox
+
+        with self.registry.dbengine.begin() as conn:
+            for start in range(0, len(ids), OUTBOX_BATCH):
+                conn.execute(delete(TaskOutbox.__table__).where(
+                    TaskOutbox.__table__.c.id.in_(ids[start:start + OUTBOX_BATCH])))
 
     def drain(self, timeout=30):
         """Wait for in-process tasks to finish (embedded default, tests, exit)."""
@@ -190,6 +244,44 @@ class TaskQueue:
         self._loop.close()
         self._loop = self._thread = None
         self._started = False
+
+
+def resend_outbox(registry, older_than):
+    """Send outbox rows older than ``older_than`` seconds; return how many were sent.
+
+    Younger rows are left to the after-commit send that is probably under
+    way. Stops at the first failed send (Redis is likely down still); the rows
+    sent so far are deleted.
+    """
+    from .models import TaskOutbox
+
+    table = TaskOutbox.__table__
+    engine = registry.dbengine
+    cutoff = utcnow() - datetime.timedelta(seconds=older_than)
+    query = (select(table.c.id, table.c.task, table.c.payload)
+             .where(table.c.created_at < cutoff).order_by(table.c.id).limit(OUTBOX_BATCH))
+    if engine.dialect.name == "mysql":  # two supervisors never send the same row
+        query = query.with_for_update(skip_locked=True)
+    queue = registry.queue
+    sent = []
+    with engine.begin() as conn:
+        try:
+            for row in conn.execute(query).all():
+                payload = json.loads(row.payload)
+                try:
+                    queue._send(row.task, payload["args"], payload["kwargs"],
+                                payload["request_id"])
+                except LookupError:  # its plugin is disabled; keep it for when it returns
+                    log.error("outbox row %d: no task named %r is registered", row.id, row.task)
+                    continue
+                sent.append(row.id)
+        finally:
+            for start in range(0, len(sent), OUTBOX_BATCH):
+                conn.execute(delete(table).where(
+                    table.c.id.in_(sent[start:start + OUTBOX_BATCH])))
+    if sent:
+        log.warning("sent %d tasks that had stayed in the outbox", len(sent))
+    return len(sent)
 
 
 def make_task_request(registry, request_id=None):

@@ -3,7 +3,8 @@
 Each worker process loads the same CONFIG (settings, plugins, tasks) and
 runs tasks from the Redis stream with ``vexpenses.worker.threads`` threads.
 The supervisor replaces a worker that dies; the task it held is delivered
-again by the broker once its redelivery timeout passes.
+again by the broker once its redelivery timeout passes. It also sends the
+tasks that stayed in the outbox because their send after commit failed.
 """
 
 import asyncio
@@ -11,6 +12,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
 import time
 
 from taskiq.receiver import Receiver
@@ -33,14 +35,39 @@ def run_supervisor(config_uri, count):
         raise ConfigurationError("--workers must be at least 1")
     # Fail here, once, with a clear message rather than in every child.
     env = bootstrap_app(config_uri)
-    settings = env["registry"].settings
-    env["closer"]()
-    if settings["vexpenses.tasks.broker"] != "redis":
+    registry = env["registry"]
+    if registry.settings["vexpenses.tasks.broker"] != "redis":
+        env["closer"]()
         raise ConfigurationError(
             "workers need a Redis broker: set vexpenses.redis_url (VEXPENSES_REDIS_URL). "
             "Without Redis, tasks run inside the web process and no worker is needed."
         )
+    relay_stop = threading.Event()
+    relay = threading.Thread(target=relay_outbox, args=(registry, relay_stop),
+                             name="vexpenses-outbox", daemon=True)
+    relay.start()
+    try:
+        return _supervise(config_uri, count)
+    finally:
+        relay_stop.set()
+        relay.join(35)
+        registry.queue.close()
+        env["closer"]()
 
+
+def relay_outbox(registry, stop):
+    """Send the outbox's forgotten tasks every third of ``vexpenses.tasks.outbox_seconds``."""
+    from .tasks import resend_outbox
+
+    older_than = registry.settings["vexpenses.tasks.outbox_seconds"]
+    while not stop.wait(max(older_than / 3, 0.2)):
+        try:
+            resend_outbox(registry, older_than)
+        except Exception:
+            log.warning("could not send the outbox's tasks; trying again later", exc_info=True)
+
+
+def _supervise(config_uri, count):
     ctx = multiprocessing.get_context("spawn")
     stopping = False
 
