@@ -160,3 +160,13 @@ def test_requests_fall_back_to_the_database_when_redis_is_down(app):
     assert me(app).json["data"]["email"] == "cache@example.com"
     app.get("/api/v1/user/logout", headers={"Authorization": f"Bearer {app.token}"}, status=201)
     me(app, status=401)
+
+
+def test_without_a_shared_redis_the_cache_is_off(testapp):
+    """The embedded default's Redis lives in one process; a CLI command could not reach it."""
+    testapp.user_id, testapp.token = make_user(testapp.app.registry)
+    me(testapp)
+    statements = count_queries(testapp)
+    me(testapp)
+    assert statements  # read from the database
+    assert not list(testapp.app.registry.redis.scan_iter("*identity*"))

@@ -18,7 +18,9 @@ A request that misses the cache loads from the database and writes back only
 if ``gen`` did not change meanwhile, so a logout that commits while another
 request is reading the old row can't leave the revoked session cached.
 Entries live ``vexpenses.identity_cache_seconds`` at most (0 turns the cache
-off); if Redis fails, requests fall back to the database.
+off); if Redis fails, requests fall back to the database. Without a real
+Redis (the embedded default) the cache is off: an in-memory one would not
+see a change made by another process, such as ``vexpenses create-admin``.
 """
 
 import datetime
@@ -184,7 +186,8 @@ def includeme(config):
     registry = config.registry
     if getattr(registry, "identity_cache", None) is not None:
         return
-    registry.identity_cache = IdentityCache(
-        registry.redis, redis_key(registry, "identity", ""),
-        registry.settings["vexpenses.identity_cache_seconds"])
+    settings = registry.settings
+    ttl = settings["vexpenses.identity_cache_seconds"] if settings["vexpenses.redis_url"] else 0
+    registry.identity_cache = IdentityCache(registry.redis, redis_key(registry, "identity", ""),
+                                            ttl)
     listen(registry.dbsession_factory, registry.identity_cache)
