@@ -9,6 +9,8 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -178,3 +180,25 @@ def test_supervisord_example_runs_an_import_through_a_killed_worker(stack):
     finally:
         db.close()
     assert ctl(conf, "status").count("RUNNING") == 2
+
+    # Restarting the web program lets requests in flight finish (stopsignal = INT;
+    # on TERM pserve would drop them). A login takes a few hundred ms of argon2.
+    results = []
+
+    def login():
+        try:
+            results.append(call(base + "/api/v1/user/authenticate", "", json.dumps(
+                {"email": "ana@example.com", "password": "not-her-password"}).encode(),
+                "application/json")[0])
+        except Exception as exc:  # a dropped connection, a truncated answer
+            results.append(repr(exc))
+
+    threads = [threading.Thread(target=login) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.15)
+    ctl(conf, "restart", "vexpenses:vexpenses-web")
+    for thread in threads:
+        thread.join(30)
+    assert results == [401, 401, 401]
+    assert wait_for(lambda: web_up(base), 60)
