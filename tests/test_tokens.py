@@ -170,3 +170,16 @@ def test_missing_key_file_is_a_clear_error(tmp_path, environ_clean):
                   "vexpenses.jwt_algorithm": "RS256",
                   "vexpenses.jwt_private_key_file": str(tmp_path / "nope.pem"),
                   "vexpenses.jwt_public_key_file": str(tmp_path / "nope.pub")})
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
+def test_the_scheme_is_case_insensitive(testapp, user, scheme):
+    testapp.get("/api/v1/user/me", headers={"Authorization": f"{scheme} {user['token']}"},
+                status=200)
+
+
+@pytest.mark.parametrize("header", ["Basic dXNlcjpwYXNz", "Token {token}", "Bearer", "Bearer ",
+                                    "{token}", "Bearer\t{token}", "Bearer=   {token}", ","])
+def test_other_schemes_and_malformed_headers_are_401(testapp, user, header):
+    testapp.get("/api/v1/user/me", headers={"Authorization": header.format(token=user["token"])},
+                status=401)

@@ -69,7 +69,9 @@ class JWTSecurityPolicy:
             scheme, token = request.authorization or ("", "")
         except ValueError:  # a malformed Authorization header
             return {}
-        if scheme != self.engine.auth_type or not isinstance(token, str) or not token:
+        # Schemes are case-insensitive (RFC 9110): "bearer" is "Bearer".
+        if (scheme.lower() != self.engine.auth_type.lower() or not isinstance(token, str)
+                or not token):
             return {}
         claims = self.verified.get(token)
         if claims is not None and claims["exp"] > time.time():
