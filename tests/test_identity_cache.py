@@ -1,6 +1,7 @@
 """The identity cache: requests skip the database, and no change outlives its commit."""
 
 import datetime
+import uuid
 
 import pytest
 import redis
@@ -170,3 +171,13 @@ def test_without_a_shared_redis_the_cache_is_off(testapp):
     me(testapp)
     assert statements  # read from the database
     assert not list(testapp.app.registry.redis.scan_iter("*identity*"))
+
+
+def test_a_logout_in_one_process_is_seen_by_another_at_once(make_testapp, redis_url):
+    shared = {"vexpenses.redis_url": redis_url,
+              "vexpenses.redis_prefix": f"test:{uuid.uuid4().hex}:"}
+    web1, web2 = make_testapp(**shared), make_testapp(**shared)
+    _, token = make_user(web1.app.registry, email="two@example.com")
+    assert me(web2, token).json["data"]["email"] == "two@example.com"  # cached by web2
+    web1.get("/api/v1/user/logout", headers={"Authorization": f"Bearer {token}"}, status=201)
+    me(web2, token, status=401)
