@@ -1,6 +1,10 @@
 """The identity cache: requests skip the database, and no change outlives its commit."""
 
 import datetime
+import json
+import os
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -181,3 +185,23 @@ def test_a_logout_in_one_process_is_seen_by_another_at_once(make_testapp, redis_
     assert me(web2, token).json["data"]["email"] == "two@example.com"  # cached by web2
     web1.get("/api/v1/user/logout", headers={"Authorization": f"Bearer {token}"}, status=201)
     me(web2, token, status=401)
+
+
+SECOND_PROCESS = """
+import json, os, webtest
+from vexpenses_core import make_app
+app = webtest.TestApp(make_app(json.loads(os.environ["SETTINGS"])))
+res = app.get("/api/v1/user/me", headers={"Authorization": "Bearer " + os.environ["TOKEN"]})
+print(res.json["data"]["email"])
+"""
+
+
+def test_a_fresh_process_serves_an_identity_another_one_cached(app):
+    """Its first User comes from the cache, before any query has set up the ORM."""
+    me(app)
+    settings = {name: value for name, value in app.app.registry.settings.items()
+                if name.startswith("vexpenses.") and isinstance(value, str)}
+    out = subprocess.run([sys.executable, "-c", SECOND_PROCESS], capture_output=True, text=True,
+                         env=dict(os.environ, SETTINGS=json.dumps(settings), TOKEN=app.token),
+                         timeout=60)
+    assert out.stdout.strip() == "cache@example.com", out.stderr[-3000:]

@@ -30,7 +30,7 @@ import uuid
 
 import redis
 from sqlalchemy import event
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 from sqlalchemy.orm.base import manager_of_class
 
 from .models import AuthSession, User
@@ -129,6 +129,8 @@ def _user_from(data):
         values[name] = datetime.datetime.fromisoformat(values[name])
     # As if loaded by a query (and cheaper than User(**values)): the password
     # hash loads on first access once the user joins a database session.
+    if not User.__mapper__.configured:  # new_instance() skips what User() would do
+        configure_mappers()
     user = MANAGER.new_instance()
     user.__dict__.update(values)
     make_transient_to_detached(user)
