@@ -8,7 +8,10 @@
 2. Serves the same app twice, each in its own waitress subprocess
    (threads=8) on 127.0.0.1, on the same MariaDB and Redis: once with
    ``vexpenses.plugins = audit_log`` and once with no plugin. With Redis
-   configured the plugin uses its default for that case, the Redis transport.
+   configured the plugin uses its default for that case, the Redis transport,
+   where the web process only pushes records to Redis and ``vexpenses worker``
+   writes them: one worker process runs alongside, on the same two cores, so
+   its CPU counts against the "on" runs.
 3. Loads ``GET /api/v1/user/me`` (one access token, from one login) on each
    server in turn, off and on, ``--rounds`` times, so that both see the same
    background noise; reports req/s, p50 and p99 latency, and CPU per request.
@@ -97,6 +100,24 @@ def wait_drained(registry, timeout=60):
     return audit_rows(registry)
 
 
+def start_worker(args, workdir, base_env):
+    """`vexpenses worker --workers 1` with the "on" settings: it writes what the web pushes."""
+    import pathlib
+    import subprocess
+
+    from vexpenses_core.settings import ENV_SETTINGS
+    from vexpenses_core.testing import write_ini
+
+    env = dict(base_env)
+    for name, value in app_settings(args, "audit_log").items():
+        if name in ENV_SETTINGS:
+            env[ENV_SETTINGS[name]] = str(value)
+    command = [os.path.join(os.path.dirname(sys.executable), "vexpenses"), "worker",
+               str(write_ini(pathlib.Path(workdir))), "--workers", "1"]
+    log = open(os.path.join(workdir, "worker.log"), "wb")
+    return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
 def measure(client, server, target, args, workdir, db_pid):
     meter = accounts.CpuMeter(server, db_pid)
     with meter:
@@ -159,6 +180,7 @@ def main(argv=None):
     base_env["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, base_env.get("PYTHONPATH")]))
     servers = {}
     results = []
+    worker = None
     try:
         for name, plugins in (("off", ""), ("on", "audit_log")):
             port = accounts.free_port()
@@ -169,6 +191,7 @@ def main(argv=None):
                 port, workdir, env)
         for server in servers.values():
             server.wait_ready("/api/v1/user/me")
+        worker = start_worker(args, workdir, base_env)
 
         login = {"email": accounts.BENCH_EMAIL, "password": accounts.BENCH_PASSWORD}
         token = accounts.must(accounts.call(servers["off"].port, "POST",
@@ -207,6 +230,9 @@ def main(argv=None):
     finally:
         for server in servers.values():
             server.stop()
+        if worker is not None:
+            worker.terminate()
+            worker.wait(60)
 
     from vexpenses_audit_log import chain
 

@@ -107,7 +107,9 @@ def test_close_writes_what_is_left(make_app):
 
 @pytest.fixture
 def redis_app(make_app, redis_url):
+    """Every process drains, as without Redis tasks: the relay's own mechanics."""
     return make_app(**{"vexpenses.redis_url": redis_url,
+                       "vexpenses.audit_log.drain": "everywhere",
                        "vexpenses.audit_log.flush_seconds": "3600"})
 
 
@@ -142,6 +144,7 @@ def test_any_process_drains_what_another_pushed(redis_app, make_app, redis_url):
     registry.audit_log.flush(wait=False)  # pushed only
     registry.audit_log.relay.redis.delete(registry.audit_log.relay.lock_key)
     other = make_app(**{"vexpenses.redis_url": redis_url,
+                        "vexpenses.audit_log.drain": "everywhere",
                         "vexpenses.redis_prefix": registry.settings["vexpenses.redis_prefix"]})
     assert other.app.registry.audit_log.flush() == 2
     assert len(stored_rows(redis_app)) == 2
@@ -286,3 +289,20 @@ def test_flush_errors_are_logged_and_the_thread_goes_on(make_app, monkeypatch, c
     assert wait_for(lambda: "audit flush failed (ZeroDivisionError)" in caplog.text, 10)
     monkeypatch.setattr(pipeline, "flush", real)
     assert wait_for(lambda: len(stored_rows(app)) == 1, 10)
+
+
+def test_with_redis_tasks_the_web_only_pushes_and_an_idle_worker_writes(make_app, redis_url,
+                                                                      tmp_path):
+    app = make_app(**{"vexpenses.redis_url": redis_url,
+                      "vexpenses.audit_log.flush_seconds": "0.2"})
+    registry = app.app.registry
+    assert registry.audit_log_settings.drain == "workers"
+    _, token = make_user(registry, email="ana@example.com")
+    me(app, token, 3)
+    assert registry.audit_log.flush() == 0  # pushed, not written: off the web's CPU
+    assert queue_length(app) == 3 and stored_rows(app) == []
+    # No task runs: the worker drains all the same.
+    with run_workers(registry.settings, tmp_path, count=1):
+        assert wait_for(lambda: len(stored_rows(app)) == 3, 30)
+    assert queue_length(app) == 0
+    assert chain.verify(registry.dbengine).ok

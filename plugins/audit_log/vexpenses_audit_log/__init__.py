@@ -46,3 +46,6 @@ def vexpenses_app_created(registry):
     # writes what it buffered: see install_sigterm_handler.
     if registry.audit_log_settings.sigterm:
         install_sigterm_handler()
+    if registry.audit_log_settings.drain == "workers":
+        # A worker must drain even when none of its tasks makes a record.
+        registry.audit_log.start()

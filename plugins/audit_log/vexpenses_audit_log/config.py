@@ -21,6 +21,7 @@ DEFAULTS = {
     "redact_keys": "",
     "chain_key": "",
     "sigterm": "auto",
+    "drain": "auto",
 }
 
 
@@ -35,6 +36,7 @@ class AuditSettings:
     redact_keys: tuple
     chain_key: bytes | None
     sigterm: bool
+    drain: str  # "everywhere" or "workers": which processes write Redis's records
 
 
 def parse_settings(settings, environ=None):
@@ -67,6 +69,16 @@ def parse_settings(settings, environ=None):
         sigterm_on = settings.get("vexpenses.env") != "testing"
     else:
         sigterm_on = asbool(sigterm)
+    drain = str(raw["drain"]).strip().lower()
+    if drain not in ("auto", "everywhere", "workers"):
+        raise ConfigurationError(
+            f"{PREFIX}drain must be auto, everywhere or workers, not {raw['drain']!r}")
+    if transport != "redis":
+        drain = "everywhere"  # nothing waits in Redis: each process writes its own
+    elif drain == "auto":
+        # With Redis tasks there are workers by definition: leave the writing to them.
+        broker = str(settings.get("vexpenses.tasks.broker") or "redis").strip().lower()
+        drain = "workers" if broker == "redis" else "everywhere"
     key = str(raw["chain_key"])
     return AuditSettings(
         visibility=visibility,
@@ -78,6 +90,7 @@ def parse_settings(settings, environ=None):
         redact_keys=tuple(k.lower() for k in aslist(str(raw["redact_keys"]).replace(",", " "))),
         chain_key=key.encode() if key else None,
         sigterm=sigterm_on,
+        drain=drain,
     )
 
 

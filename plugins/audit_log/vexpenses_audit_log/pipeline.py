@@ -7,9 +7,11 @@ A hook call only appends a dict to an in-memory deque. A background thread
 - **memory transport** (the embedded default): appends them to the chain
   itself, in batches;
 - **redis transport** (when Redis is configured): pushes them to a Redis
-  list, then drains that list into the chain while holding a Redis lock.
-  Every process (web or worker) may drain, one at a time; records wait in
-  Redis, not in a process, when the database is down or a process stops.
+  list, then drains that list into the chain while holding a Redis lock,
+  one process at a time; records wait in Redis, not in a process, when the
+  database is down or a process stops. With Redis tasks only the worker
+  processes drain (``vexpenses.audit_log.drain``), so a web process spends
+  nothing on the chain.
 
 Either way the write has its own connection and transaction, so a request
 that fails or is rolled back (a failed login) still leaves its record.
@@ -136,9 +138,10 @@ class AuditPipeline:
     """The per-process buffer and its flusher thread."""
 
     def __init__(self, writer, batch_size=500, flush_seconds=1.0, max_buffer=100_000,
-                 relay=None):
+                 relay=None, may_drain=lambda: True):
         self.writer = writer
         self.relay = relay
+        self.may_drain = may_drain  # whether this process writes what waits in Redis
         self.batch_size = batch_size
         self.flush_seconds = flush_seconds
         self.max_buffer = max_buffer
@@ -174,6 +177,11 @@ class AuditPipeline:
 
     # -- the flusher ----------------------------------------------------
 
+    def start(self):
+        """Start the flusher now, not at the first record (a worker that only drains)."""
+        if self._pid != os.getpid():
+            self._start()
+
     def _start(self):
         with self._start_lock:
             if self.closed or self._pid == os.getpid():
@@ -195,14 +203,16 @@ class AuditPipeline:
             except Exception as exc:  # keep the thread alive; the next round retries
                 log.error("audit flush failed (%s)", type(exc).__name__)
 
-    def flush(self, direct=False, wait=True, wait_drain=None):
+    def flush(self, direct=False, wait=True, wait_drain=None, drain=None):
         """Write what this process holds; with Redis, then drain the shared list.
 
         ``direct`` writes straight to the database even with Redis (commands).
         ``wait`` waits for a flush already running here, and (unless
-        ``wait_drain`` says otherwise) for the Redis lock.
+        ``wait_drain`` says otherwise) for the Redis lock. ``drain`` says
+        whether to drain Redis (default: ``may_drain()``).
         Returns how many rows this call added to the table.
         """
+        drain = self.may_drain() if drain is None else drain
         wait_drain = wait if wait_drain is None else wait_drain
         if not self._flush_lock.acquire(timeout=60 if wait else 0):
             return 0
@@ -223,7 +233,7 @@ class AuditPipeline:
                     self._pending.extendleft(reversed(batch))  # keep the order for later
                     self._report_down()
                     return written
-            if self.relay is not None and not direct:
+            if self.relay is not None and not direct and drain:
                 try:
                     written += self.relay.drain(self.writer, wait=wait_drain)
                 except DatabaseUnavailable:

@@ -142,6 +142,8 @@ def includeme(config):
         flush_seconds=settings.flush_seconds,
         max_buffer=settings.max_buffer,
         relay=relay,
+        may_drain=lambda: settings.drain == "everywhere" or getattr(
+            registry.queue.broker, "is_worker_process", False),
     )
     recorder = Recorder(pipeline, labels, Redactor(settings.redact_keys))
     registry.audit_log_settings = settings

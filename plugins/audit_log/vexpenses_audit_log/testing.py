@@ -12,10 +12,10 @@ def bearer(token):
 
 
 def settle(testapp, timeout=10):
-    """Wait for in-process tasks, then write every buffered record."""
+    """Wait for in-process tasks, then write every buffered record (and Redis's)."""
     registry = testapp.app.registry
     assert registry.queue.drain(timeout), "in-process tasks did not finish"
-    registry.audit_log.flush()
+    registry.audit_log.flush(drain=True)
 
 
 def stored_rows(testapp):
