@@ -205,3 +205,16 @@ def test_a_fresh_process_serves_an_identity_another_one_cached(app):
                          env=dict(os.environ, SETTINGS=json.dumps(settings), TOKEN=app.token),
                          timeout=60)
     assert out.stdout.strip() == "cache@example.com", out.stderr[-3000:]
+
+
+def test_a_user_the_session_already_loaded_is_the_identity(app):
+    me(app)  # now cached
+    env = prepare(registry=app.app.registry, request=Request.blank(
+        "/", headers={"Authorization": f"Bearer {app.token}"}))
+    request = env["request"]
+    try:
+        with request.tm:
+            loaded = request.dbsession.get(User, app.user_id)  # before anyone asked who it is
+            assert request.identity is loaded
+    finally:
+        env["closer"]()

@@ -29,7 +29,7 @@ import logging
 import uuid
 
 import redis
-from sqlalchemy import event
+from sqlalchemy import event, inspect
 from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 from sqlalchemy.orm.base import manager_of_class
 
@@ -138,11 +138,19 @@ def _user_from(data):
 
 
 def attach(request, user):
-    """Put a cached ``user`` into the request's database session, now or when it is made."""
-    if "dbsession" in request.__dict__:
-        request.dbsession.add(user)
-    else:
+    """Put a cached ``user`` into the request's database session, now or when it is made.
+
+    Returns the user to use: the session's own copy if it already loaded one.
+    """
+    if "dbsession" not in request.__dict__:
         request.__dict__.setdefault("vexpenses.attach", []).append(user)
+        return user
+    session = request.dbsession
+    loaded = session.identity_map.get(inspect(user).key)
+    if loaded is not None:
+        return loaded
+    session.add(user)
+    return user
 
 
 # -- forgetting, driven by the database session --------------------------------

@@ -100,8 +100,7 @@ class JWTSecurityPolicy:
         cache = request.registry.identity_cache
         user, gen = cache.get(user_id, session_id)
         if user is not None:
-            identity.attach(request, user)
-            return user
+            return identity.attach(request, user)
         row = request.dbsession.execute(
             select(User, AuthSession.expires_at)
             .join(AuthSession, AuthSession.user_id == User.id)
