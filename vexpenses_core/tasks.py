@@ -9,7 +9,8 @@ With the Redis broker the message is also written to the ``task_outbox``
 table in that same transaction, and the row deleted once it is sent. If the
 send fails (Redis down at that moment, or the process dies between commit
 and send), the row stays and the worker supervisor sends it later
-(:func:`resend_outbox`): a committed request never loses its task. Delivery
+(:meth:`TaskQueue.resend_outbox`): a committed request never loses its task.
+Delivery
 was at-least-once already; a task must cope with running twice.
 
 A task runs with a request made for it (``request.dbsession``,
@@ -119,6 +120,11 @@ class TaskQueue:
     def in_process(self):
         return isinstance(self.broker, InMemoryBroker)
 
+    @property
+    def in_worker(self):
+        """True in a ``vexpenses worker`` process once it takes tasks."""
+        return getattr(self.broker, "is_worker_process", False)
+
     def use_loop(self, loop):
         """Send through ``loop`` instead of a private thread (worker processes)."""
         self._loop = loop
@@ -198,25 +204,55 @@ class TaskQueue:
         sent = []
         try:
             for row in rows:
-                payload = json.loads(row.payload)
-                self._send(row.task, payload["args"], payload["kwargs"], payload["request_id"])
+                self._send_stored(row.task, row.payload)
                 sent.append(row.id)
         except Exception:
             log.warning("could not send task %s after commit; it stays in the outbox and the "
                         "worker supervisor sends it later", rows[len(sent)].task, exc_info=True)
         try:
-            self._forget_sent(sent)
+            with self.registry.dbengine.begin() as conn:
+                _delete_outbox(conn, sent)
         except Exception:  # sent twice later, which tasks must cope with anyway
             log.warning("could not delete %d sent tasks from the outbox", len(sent),
                         exc_info=True)
 
-    def _forget_sent(self, ids):
+    def _send_stored(self, name, payload):
+        """Send a task as the outbox stored it (``payload`` is its JSON text)."""
+        data = json.loads(payload)
+        return self._send(name, data["args"], data["kwargs"], data["request_id"])
+
+    def resend_outbox(self, older_than):
+        """Send outbox rows older than ``older_than`` seconds; return how many were sent.
+
+        Younger rows are left to the after-commit send that is probably under
+        way. Stops at the first failed send (Redis is likely down still); the
+        rows sent so far are deleted.
+        """
         from .models import TaskOutbox
 
-        with self.registry.dbengine.begin() as conn:
-            for start in range(0, len(ids), OUTBOX_BATCH):
-                conn.execute(delete(TaskOutbox.__table__).where(
-                    TaskOutbox.__table__.c.id.in_(ids[start:start + OUTBOX_BATCH])))
+        table = TaskOutbox.__table__
+        engine = self.registry.dbengine
+        cutoff = utcnow() - datetime.timedelta(seconds=older_than)
+        query = (select(table.c.id, table.c.task, table.c.payload)
+                 .where(table.c.created_at < cutoff).order_by(table.c.id).limit(OUTBOX_BATCH))
+        if engine.dialect.name == "mysql":  # two supervisors never send the same row
+            query = query.with_for_update(skip_locked=True)
+        sent = []
+        with engine.begin() as conn:
+            try:
+                for row in conn.execute(query).all():
+                    try:
+                        self._send_stored(row.task, row.payload)
+                    except LookupError:  # its plugin is disabled; keep it for when it returns
+                        log.error("outbox row %d: no task named %r is registered",
+                                  row.id, row.task)
+                        continue
+                    sent.append(row.id)
+            finally:
+                _delete_outbox(conn, sent)
+        if sent:
+            log.warning("sent %d tasks that had stayed in the outbox", len(sent))
+        return len(sent)
 
     def drain(self, timeout=30):
         """Wait for in-process tasks to finish (embedded default, tests, exit)."""
@@ -246,42 +282,12 @@ class TaskQueue:
         self._started = False
 
 
-def resend_outbox(registry, older_than):
-    """Send outbox rows older than ``older_than`` seconds; return how many were sent.
-
-    Younger rows are left to the after-commit send that is probably under
-    way. Stops at the first failed send (Redis is likely down still); the rows
-    sent so far are deleted.
-    """
+def _delete_outbox(conn, ids):
     from .models import TaskOutbox
 
     table = TaskOutbox.__table__
-    engine = registry.dbengine
-    cutoff = utcnow() - datetime.timedelta(seconds=older_than)
-    query = (select(table.c.id, table.c.task, table.c.payload)
-             .where(table.c.created_at < cutoff).order_by(table.c.id).limit(OUTBOX_BATCH))
-    if engine.dialect.name == "mysql":  # two supervisors never send the same row
-        query = query.with_for_update(skip_locked=True)
-    queue = registry.queue
-    sent = []
-    with engine.begin() as conn:
-        try:
-            for row in conn.execute(query).all():
-                payload = json.loads(row.payload)
-                try:
-                    queue._send(row.task, payload["args"], payload["kwargs"],
-                                payload["request_id"])
-                except LookupError:  # its plugin is disabled; keep it for when it returns
-                    log.error("outbox row %d: no task named %r is registered", row.id, row.task)
-                    continue
-                sent.append(row.id)
-        finally:
-            for start in range(0, len(sent), OUTBOX_BATCH):
-                conn.execute(delete(table).where(
-                    table.c.id.in_(sent[start:start + OUTBOX_BATCH])))
-    if sent:
-        log.warning("sent %d tasks that had stayed in the outbox", len(sent))
-    return len(sent)
+    for start in range(0, len(ids), OUTBOX_BATCH):
+        conn.execute(delete(table).where(table.c.id.in_(ids[start:start + OUTBOX_BATCH])))
 
 
 def make_task_request(registry, request_id=None):

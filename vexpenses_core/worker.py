@@ -57,12 +57,10 @@ def run_supervisor(config_uri, count):
 
 def relay_outbox(registry, stop):
     """Send the outbox's forgotten tasks every third of ``vexpenses.tasks.outbox_seconds``."""
-    from .tasks import resend_outbox
-
     older_than = registry.settings["vexpenses.tasks.outbox_seconds"]
     while not stop.wait(max(older_than / 3, 0.2)):
         try:
-            resend_outbox(registry, older_than)
+            registry.queue.resend_outbox(older_than)
         except Exception:
             log.warning("could not send the outbox's tasks; trying again later", exc_info=True)
 

@@ -142,8 +142,7 @@ def includeme(config):
         flush_seconds=settings.flush_seconds,
         max_buffer=settings.max_buffer,
         relay=relay,
-        may_drain=lambda: settings.drain == "everywhere" or getattr(
-            registry.queue.broker, "is_worker_process", False),
+        may_drain=lambda: settings.drain == "everywhere" or registry.queue.in_worker,
     )
     recorder = Recorder(pipeline, labels, Redactor(settings.redact_keys))
     registry.audit_log_settings = settings
