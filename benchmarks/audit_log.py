@@ -105,13 +105,10 @@ def start_worker(args, workdir, base_env):
     import pathlib
     import subprocess
 
-    from vexpenses_core.settings import ENV_SETTINGS
+    from vexpenses_core.settings import environ_for
     from vexpenses_core.testing import write_ini
 
-    env = dict(base_env)
-    for name, value in app_settings(args, "audit_log").items():
-        if name in ENV_SETTINGS:
-            env[ENV_SETTINGS[name]] = str(value)
+    env = {**base_env, **environ_for(app_settings(args, "audit_log"))}
     command = [os.path.join(os.path.dirname(sys.executable), "vexpenses"), "worker",
                str(write_ini(pathlib.Path(workdir))), "--workers", "1"]
     log = open(os.path.join(workdir, "worker.log"), "wb")

@@ -182,14 +182,10 @@ class PeakRSS(threading.Thread):
 def start_workers(settings, count, tmp):
     ini = tmp / "bench.ini"
     ini.write_text(INI)
-    env = dict(os.environ,
-               VEXPENSES_DATABASE_URL=settings["vexpenses.database_url"],
-               VEXPENSES_REDIS_URL=settings["vexpenses.redis_url"],
-               VEXPENSES_PLUGINS="csv_import", VEXPENSES_JWT_SECRET=JWT_SECRET,
-               VEXPENSES_AUTO_MIGRATE="false",
-               VEXPENSES_TASK_QUEUE=settings["vexpenses.tasks.queue"],
-               VEXPENSES_REDIS_PREFIX=settings["vexpenses.redis_prefix"],
-               VEXPENSES_UPLOAD_DIR=settings["vexpenses.upload_dir"], **WORKER_ENV)
+    from vexpenses_core.settings import environ_for
+
+    env = {**os.environ, **environ_for(settings), "VEXPENSES_AUTO_MIGRATE": "false",
+           **WORKER_ENV}
     log = open(tmp / f"workers-{count}.log", "w")  # noqa: SIM115 - closed by stop_workers
     proc = subprocess.Popen([str(BIN / "vexpenses"), "worker", str(ini), "--workers", str(count)],
                             env=env, stdout=log, stderr=subprocess.STDOUT)

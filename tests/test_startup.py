@@ -10,7 +10,7 @@ import pytest
 
 from vexpenses_core import hookimpl, make_app
 from vexpenses_core.plugins import build_plugin_manager, installed_plugins
-from vexpenses_core.settings import ConfigurationError, normalize_settings
+from vexpenses_core.settings import ConfigurationError, environ_for, normalize_settings
 from vexpenses_core.testing import write_ini
 
 
@@ -61,6 +61,17 @@ def test_environment_overrides_ini(environ_clean, monkeypatch):
 def test_plugin_list_accepts_commas_spaces_and_lines(environ_clean, value):
     assert normalize_settings({"vexpenses.plugins": value})["vexpenses.plugins"] == [
         "hello", "other"]
+
+
+def test_a_subprocess_given_environ_for_gets_the_same_settings(environ_clean):
+    """What `vexpenses worker` subprocesses of tests and benchmarks are started with."""
+    settings = normalize_settings({
+        "vexpenses.env": "testing", "vexpenses.plugins": "csv_import mailer",
+        "vexpenses.redis_url": "redis://127.0.0.1:6379/3", "vexpenses.auto_migrate": "true",
+        "vexpenses.ratelimit.enabled": "false", "vexpenses.identity_cache_seconds": "0",
+        "vexpenses.jwt_secret": "x" * 40, "vexpenses.worker.threads": "1"}, environ={})
+    again = normalize_settings({}, environ=environ_for(settings))
+    assert {name: again[name] for name in settings} == settings
 
 
 def test_embedded_default_runs_jobs_in_process(environ_clean):

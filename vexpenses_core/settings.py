@@ -89,6 +89,25 @@ class ConfigurationError(Exception):
     """A setting is missing or wrong; the message says which and how to fix it."""
 
 
+def environ_for(settings):
+    """The ``VEXPENSES_*`` variables that give another process the same core settings.
+
+    ``settings`` may be raw (strings) or normalised (lists, booleans, numbers);
+    what is missing is left out. For worker and command subprocesses.
+    """
+    environ = {}
+    for name, var in ENV_SETTINGS.items():
+        value = settings.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, list | tuple):
+            value = " ".join(value)
+        environ[var] = str(value)
+    return environ
+
+
 def normalize_settings(settings, environ=None):
     """Return a copy of ``settings`` with defaults, env overrides and parsed values.
 

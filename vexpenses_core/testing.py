@@ -32,6 +32,7 @@ import webtest
 
 from vexpenses_core import make_app
 from vexpenses_core.db import make_engine, metadata
+from vexpenses_core.settings import environ_for
 
 MYSQL_URL = os.environ.get("VEXPENSES_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306")
 REDIS_URL = os.environ.get("VEXPENSES_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -256,27 +257,14 @@ def worker_pids(supervisor_pid):
 def run_workers(settings, directory, count=2, **env):
     """Run ``vexpenses worker CONFIG --workers count`` with the settings of a test app.
 
-    ``settings`` are a registry's settings (database, Redis, plugins, queue,
-    prefix are passed on); extra ``VEXPENSES_*`` variables may be given as
-    keywords. Yields the supervisor's ``Popen``; stops it gracefully after.
+    ``settings`` are a registry's settings (every core setting is passed on,
+    see :func:`~vexpenses_core.settings.environ_for`); extra ``VEXPENSES_*``
+    variables may be given as keywords. Yields the supervisor's ``Popen``;
+    stops it gracefully after.
     """
     command = str(pathlib.Path(sys.executable).with_name("vexpenses"))
-    environ = dict(
-        os.environ,
-        VEXPENSES_DATABASE_URL=settings["vexpenses.database_url"],
-        VEXPENSES_REDIS_URL=settings["vexpenses.redis_url"],
-        VEXPENSES_PLUGINS=" ".join(settings["vexpenses.plugins"]),
-        VEXPENSES_JWT_SECRET=settings["vexpenses.jwt_secret"],
-        VEXPENSES_AUTO_MIGRATE="false",
-        VEXPENSES_TASK_QUEUE=settings["vexpenses.tasks.queue"],
-        VEXPENSES_REDIS_PREFIX=settings["vexpenses.redis_prefix"],
-        VEXPENSES_TASK_REDELIVERY_SECONDS=str(settings["vexpenses.tasks.redelivery_seconds"]),
-        VEXPENSES_BASE_URL=settings["vexpenses.base_url"],
-        VEXPENSES_ARGON2_TIME_COST=str(settings["vexpenses.argon2.time_cost"]),
-        VEXPENSES_ARGON2_MEMORY_COST=str(settings["vexpenses.argon2.memory_cost"]),
-        VEXPENSES_ARGON2_PARALLELISM=str(settings["vexpenses.argon2.parallelism"]),
-        **env,
-    )
+    # No migrating: the test database is migrated already.
+    environ = {**os.environ, **environ_for(settings), "VEXPENSES_AUTO_MIGRATE": "false", **env}
     log_path = directory / "worker.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
