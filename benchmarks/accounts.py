@@ -609,29 +609,34 @@ def print_markdown(headers, rows):
         print("| " + " | ".join(cells) + " |")
 
 
+def add_load_arguments(parser, unit, database_url, redis_url):
+    """The options every load benchmark shares; ``unit`` is what one measurement covers."""
+    parser.add_argument("--seconds", type=float, default=10,
+                        help=f"measured seconds per {unit} (default 10)")
+    parser.add_argument("--warmup", type=float, default=2,
+                        help=f"unmeasured seconds before each {unit} (default 2)")
+    parser.add_argument("--concurrency", type=int, default=8,
+                        help="keep-alive connections of the load generator (default 8)")
+    parser.add_argument("--threads", type=int, default=8,
+                        help="waitress threads of both servers (default 8)")
+    parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto",
+                        help="load generator: wrk if installed (auto), or the asyncio one")
+    parser.add_argument("--database-url", default=database_url)
+    parser.add_argument("--redis-url", default=redis_url)
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         description="Benchmark the accounts API against 1,000,000 users.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--seconds", type=float, default=10,
-                        help="measured seconds per endpoint (default 10)")
-    parser.add_argument("--warmup", type=float, default=2,
-                        help="unmeasured seconds before each measurement (default 2)")
-    parser.add_argument("--concurrency", type=int, default=8,
-                        help="keep-alive connections of the load generator (default 8)")
-    parser.add_argument("--threads", type=int, default=8,
-                        help="waitress threads of both servers (default 8)")
+    add_load_arguments(parser, "endpoint", DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL)
     parser.add_argument("--users", type=int, default=1_000_000,
                         help="users to seed (default 1,000,000)")
     parser.add_argument("--reseed", action="store_true",
                         help="empty the users table and seed it again")
-    parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto",
-                        help="load generator: wrk if installed (auto), or the asyncio one")
     parser.add_argument("--only", default="",
                         help="comma-separated subset of: hello,me,page1,last,cursor,login")
-    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
-    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--serve-app", type=int, metavar="PORT", help=argparse.SUPPRESS)
     return parser.parse_args(argv)

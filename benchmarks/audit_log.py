@@ -146,20 +146,10 @@ def parse_args(argv):
         description="GET /api/v1/user/me throughput with the audit_log plugin on and off.")
     parser.add_argument("--rounds", type=int, default=3,
                         help="off/on measurement pairs (default 3)")
-    parser.add_argument("--seconds", type=float, default=10,
-                        help="measured seconds per run (default 10)")
-    parser.add_argument("--warmup", type=float, default=2,
-                        help="unmeasured seconds before each run (default 2)")
-    parser.add_argument("--concurrency", type=int, default=8,
-                        help="keep-alive connections of the load generator (default 8)")
-    parser.add_argument("--threads", type=int, default=8,
-                        help="waitress threads of both servers (default 8)")
+    accounts.add_load_arguments(parser, "run", DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL)
     parser.add_argument("--users", type=int, default=1000, help="users to seed (default 1000)")
-    parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--transport", choices=("auto", "memory", "redis"), default="auto",
                         help="the plugin's vexpenses.audit_log.transport (auto: redis here)")
-    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
-    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     return parser.parse_args(argv)
 
