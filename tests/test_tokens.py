@@ -3,6 +3,7 @@
 import base64
 import datetime
 import json
+import time
 import warnings
 
 import jwt
@@ -183,3 +184,19 @@ def test_the_scheme_is_case_insensitive(testapp, user, scheme):
 def test_other_schemes_and_malformed_headers_are_401(testapp, user, header):
     testapp.get("/api/v1/user/me", headers={"Authorization": header.format(token=user["token"])},
                 status=401)
+
+
+def test_a_remembered_token_still_expires(testapp, user):
+    soon = int(datetime.datetime.now(datetime.UTC).timestamp()) + 2
+    token = forge(user["claims"], exp=soon)
+    me(testapp, token, 200)  # verified once, now remembered
+    time.sleep(max(soon - time.time(), 0) + 0.1)
+    me(testapp, token, 401)
+
+
+def test_remembered_tokens_are_bounded(testapp, user):
+    policy = testapp.app.registry.security
+    policy.VERIFIED_MAX = 3
+    for jti in range(10):
+        me(testapp, forge(user["claims"], jti=f"token-{jti}"), 200)
+        assert len(policy.verified) <= 3
