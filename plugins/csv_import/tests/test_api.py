@@ -2,10 +2,8 @@
 
 import pathlib
 
-import pytest
 from sqlalchemy import func, select
 from vexpenses_csv_import.testing import (
-    SMALL,
     finished_status,
     import_status,
     make_csv,
@@ -14,24 +12,12 @@ from vexpenses_csv_import.testing import (
 )
 
 from vexpenses_core.models import User
-from vexpenses_core.testing import make_user
 
 # shared/ sits beside the repository's clone
 FIXTURE = pathlib.Path(__file__).resolve().parents[4] / "shared/fixtures/usuarios_teste.csv"
 if not FIXTURE.exists():
     FIXTURE = pathlib.Path("/work/shared/fixtures/usuarios_teste.csv")
 MESSAGE = "Success on store file. We will process in background."
-
-
-@pytest.fixture
-def app(make_testapp, tmp_path):
-    testapp = make_testapp(**{"vexpenses.upload_dir": str(tmp_path / "uploads"), **SMALL})
-    registry = testapp.app.registry
-    testapp.user_id, testapp.token = make_user(registry, email="ana@example.com")
-    testapp.admin_id, testapp.admin_token = make_user(registry, email="root@example.com",
-                                                      is_admin=True)
-    testapp.other_id, testapp.other_token = make_user(registry, email="bia@example.com")
-    return testapp
 
 
 def user_count(app):

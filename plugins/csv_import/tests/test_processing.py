@@ -10,7 +10,6 @@ from sqlalchemy.exc import OperationalError
 from vexpenses_csv_import import csvfile, services, tasks, writers
 from vexpenses_csv_import.models import Import, ImportChunk, ImportRowError
 from vexpenses_csv_import.testing import (
-    SMALL,
     auth,
     finished_status,
     import_status,
@@ -68,16 +67,11 @@ class Recorder:
 
 
 @pytest.fixture
-def app(make_testapp, tmp_path):
-    testapp = make_testapp(**{"vexpenses.upload_dir": str(tmp_path / "uploads"), **SMALL})
-    registry = testapp.app.registry
-    testapp.user_id, testapp.token = make_user(registry, email="ana@example.com")
-    testapp.admin_id, testapp.admin_token = make_user(registry, email="root@example.com",
-                                                      is_admin=True)
-    testapp.other_id, testapp.other_token = make_user(registry, email="bia@example.com")
-    testapp.recorder = Recorder()
-    registry.pm.register(testapp.recorder, name="recorder")
-    return testapp
+def app(app):
+    """The conftest's app, with a recorder of the import hooks."""
+    app.recorder = Recorder()
+    app.app.registry.pm.register(app.recorder, name="recorder")
+    return app
 
 
 def session(app):
