@@ -117,7 +117,7 @@ TOMORROW = (datetime.date.today() + datetime.timedelta(days=1)).isoformat()
     ({"email": "ana@example.com\r\nBcc: x@y.z"}, "email",
      "The email field must be a valid email address."),
     ({"email": "a" * 250 + "@x.com"}, "email",
-     "The email field must not be greater than 255 characters."),
+     "The email field must not be greater than 254 characters."),
     ({"password": "short", "password_confirmation": "short"}, "password",
      "The password field must be at least 8 characters."),
     ({"password_confirmation": "different!!"}, "password",

@@ -11,6 +11,7 @@ import sys
 
 from pyramid.paster import bootstrap, setup_logging
 
+from .migrate import MigrationRefused
 from .plugins import build_plugin_manager, installed_plugins
 from .settings import ConfigurationError
 
@@ -101,6 +102,9 @@ def main(argv=None):
         return args.func(args) or 0
     except ConfigurationError as exc:
         print(f"vexpenses: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except MigrationRefused as exc:
+        print(f"vexpenses: migration refused: {exc}", file=sys.stderr)
         return 2
 
 

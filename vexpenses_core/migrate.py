@@ -20,6 +20,10 @@ log = logging.getLogger(__name__)
 CORE_VERSIONS = str(files("vexpenses_core") / "migrations" / "versions")
 
 
+class MigrationRefused(Exception):
+    """A migration will not run on this data; the message says what to fix first."""
+
+
 def _impl_locations(hookimpls):
     found = {}
     for impl in hookimpls:

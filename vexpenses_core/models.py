@@ -3,6 +3,7 @@
 import datetime
 
 from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Integer, String, Text
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .db import Base, UTCDateTime, utcnow
@@ -10,14 +11,22 @@ from .db import Base, UTCDateTime, utcnow
 # BIGINT on MySQL, but SQLite only auto-increments an INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
+# An address in its canonical form (accounts.validation.normalize_email),
+# compared byte for byte: MariaDB's default collations would make "josé",
+# "jose" and "ｊose" one address. SQLite compares bytes already.
+EmailAddress = String(255).with_variant(
+    mysql.VARCHAR(255, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
+)
+
 
 class User(Base):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(255))
-    # Stored normalised (lower case), so the unique index is case-insensitive.
-    email: Mapped[str] = mapped_column(String(255), unique=True)
+    # Stored canonical (normalize_email: NFC, lower case, IDNA domain) and
+    # unique byte for byte: one address, one identity.
+    email: Mapped[str] = mapped_column(EmailAddress, unique=True)
     # Null for imported users who have not chosen a password yet.
     password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
     birth_date: Mapped[datetime.date | None] = mapped_column(Date, default=None)

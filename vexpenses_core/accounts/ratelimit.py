@@ -7,8 +7,13 @@ failures on one account also add an escalating delay: the first
 after them makes the next attempt wait twice as long as the one before (1 s,
 2 s, 4 s, ... capped at 15 minutes) until a login or a password reset
 succeeds.
+
+Every key is hashed before it reaches the store: callers pass the
+canonical address, a user id or a client address, and whatever its length
+or bytes, the store sees 32 hex digits.
 """
 
+import hashlib
 import math
 import time
 
@@ -19,6 +24,10 @@ from limits.strategies import MovingWindowRateLimiter
 from ..api import APIError
 
 MAX_DELAY_SECONDS = 15 * 60
+
+
+def hashed(key):
+    return hashlib.sha256(str(key).encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 class RateLimited(APIError):
@@ -57,6 +66,7 @@ class RateLimiter:
         if not self.enabled:
             return
         item = self.limits[name]
+        key = hashed(key)
         if not self.limiter.hit(item, name, key):
             reset_at = self.limiter.get_window_stats(item, name, key).reset_time
             raise RateLimited(reset_at - time.time())
@@ -64,7 +74,7 @@ class RateLimiter:
     # -- escalating delay after login failures -------------------------------
 
     def _failure_key(self, account):
-        return f"{self.prefix}login-failures:{account}"
+        return f"{self.prefix}login-failures:{hashed(account)}"
 
     def check_login_delay(self, account):
         if not self.enabled:

@@ -1,18 +1,44 @@
 """Validation of account input, with Laravel's messages per field.
 
 Each check returns the cleaned value or records a message; ``raise_if_any``
-turns the messages into a 422 in the envelope.
+turns the messages into a 422 in the envelope. Every length is checked
+before the value is stored, hashed, counted or used as a key.
 """
 
 import datetime
+import re
+import unicodedata
 
 from email_validator import EmailNotValidError, validate_email
 
 from ..api import ValidationError
 
+# RFC 5321: a path holds at most 256 octets with its angle brackets, so an
+# address at most 254; a local part at most 64. Anything longer is refused
+# before it is parsed, let alone used as a rate-limit key.
+MAX_EMAIL_OCTETS = 254
+MAX_LOCAL_OCTETS = 64
+# Longer than any password we let anyone set (register's own limit).
+MAX_PASSWORD_LENGTH = 1024
+MAX_TOKEN_LENGTH = 200
+
+# Characters no name needs and an attacker loves: C0 and C1 controls (tab
+# and newline included), lone surrogates, line and paragraph separators,
+# bidirectional controls, and invisible format characters. ZWJ and ZWNJ
+# stay: Persian, Indic scripts and emoji need them.
+_UNSAFE_TEXT = re.compile(
+    "[\x00-\x1f\x7f-\x9f\xad\u061c\u180e\u200b\u200e\u200f\u2028-\u202e"
+    "\u2060-\u206f\ufeff\ufff9-\ufffb\ud800-\udfff]"
+)
+
 
 def label(field):
     return field.replace("_", " ")
+
+
+def has_unsafe_text(value):
+    """True when ``value`` holds a control, bidi or invisible character."""
+    return _UNSAFE_TEXT.search(value) is not None
 
 
 class Validator:
@@ -41,11 +67,23 @@ class Validator:
             return None
         return value
 
+    def text(self, field, *, required=True):
+        """A free-text field: no controls, bidi overrides or invisible characters."""
+        value = self.string(field, required=required)
+        if value is not None and has_unsafe_text(value):
+            self.error(field, f"The {label(field)} field must not contain control, "
+                              "invisible or text-direction characters.")
+            return None
+        return value
+
     def name(self, field="name"):
-        value = self.string(field)
+        value = self.text(field)
         if value is None:
             return None
-        value = " ".join(value.split())  # trims, and folds inner runs of white space
+        if len(value) > 4 * 255:  # no need to fold megabytes to say "too long"
+            self.error(field, f"The {label(field)} field must not be greater than 255 characters.")
+            return None
+        value = " ".join(value.split())  # trims, and folds inner runs of spaces
         if len(value) < 3:
             self.error(field, f"The {label(field)} field must be at least 3 characters.")
         elif len(value) > 255:
@@ -56,14 +94,23 @@ class Validator:
         value = self.string(field)
         if value is None:
             return None
-        value = value.strip()
-        if len(value) > 255:
-            self.error(field, f"The {label(field)} field must not be greater than 255 characters.")
+        if email_too_long(value):
+            self.error(field, f"The {label(field)} field must not be greater than "
+                              f"{MAX_EMAIL_OCTETS} characters.")
             return None
         normalized = normalize_email(value)
         if normalized is None:
             self.error(field, f"The {label(field)} field must be a valid email address.")
         return normalized
+
+    def bounded(self, field, maximum, *, required=True):
+        """A string that is only compared or hashed (a password, a token): bounded."""
+        value = self.string(field, required=required)
+        if value is not None and len(value) > maximum:
+            self.error(field, f"The {label(field)} field must not be greater than "
+                              f"{maximum} characters.")
+            return None
+        return value
 
     def password(self, field="password"):
         value = self.string(field)
@@ -71,8 +118,9 @@ class Validator:
             return None
         if len(value) < 8:
             self.error(field, f"The {label(field)} field must be at least 8 characters.")
-        elif len(value) > 1024:  # argon2 would happily hash megabytes
-            message = f"The {label(field)} field must not be greater than 1024 characters."
+        elif len(value) > MAX_PASSWORD_LENGTH:  # argon2 would happily hash megabytes
+            message = (f"The {label(field)} field must not be greater than "
+                       f"{MAX_PASSWORD_LENGTH} characters.")
             self.error(field, message)
         if self.data.get(f"{field}_confirmation") != value:
             self.error(field, f"The {label(field)} field confirmation does not match.")
@@ -92,16 +140,48 @@ class Validator:
         return parsed
 
 
-def normalize_email(value):
-    """The e-mail as stored (lower case), or ``None`` when its syntax is wrong.
+def email_too_long(value):
+    """True when ``value``, trimmed, is longer than RFC 5321 allows (in UTF-8 octets)."""
+    # Characters first: a megabyte is refused without being encoded.
+    value = value.strip()
+    return len(value) > MAX_EMAIL_OCTETS or len(value.encode("utf-8", "surrogatepass")) > \
+        MAX_EMAIL_OCTETS
 
-    Syntax only: no DNS lookups.
+
+def normalize_email(value):
+    """The canonical form of an address, or ``None`` when it is not one we accept.
+
+    One address, one identity, on every database (docs/security.md):
+
+    - surrounding white space is dropped; the whole is at most 254 octets of
+      UTF-8 and the local part at most 64 (RFC 5321);
+    - the syntax is RFC 5322's dot-atom with RFC 6531's Unicode: no quoted
+      local parts, no IP literals, no controls, no invisible characters;
+    - the domain is IDNA 2008 (UTS #46) normalised, in its Unicode form:
+      ``BÜCHER.de``, ``xn--bcher-kva.de`` and ``ｂücher.de`` are ``bücher.de``;
+    - the local part is NFC, and is refused when compatibility
+      normalisation (NFKC) would change it: ``ｊose`` (full width) or ``ﬁ``
+      (a ligature) would look like another person's address;
+    - case is folded with ``str.lower``, not ``casefold``: ``Ana`` is ``ana``,
+      as the original app did, but ``ß`` stays distinct from ``ss``;
+    - ``é`` and ``e`` stay distinct: they are different mailboxes.
+
+    The result is compared byte for byte (utf8mb4_bin on MariaDB). Syntax
+    only: no DNS lookups.
     """
+    if not isinstance(value, str) or email_too_long(value):
+        return None
     try:
-        result = validate_email(value, check_deliverability=False)
+        result = validate_email(value.strip(), check_deliverability=False)
     except EmailNotValidError:
         return None
-    return result.normalized.lower()
+    local = result.local_part
+    if unicodedata.normalize("NFKC", local) != local:
+        return None
+    local = unicodedata.normalize("NFC", local.lower())
+    if len(local.encode("utf-8")) > MAX_LOCAL_OCTETS:
+        return None
+    return f"{local}@{result.domain}"
 
 
 def parse_date(value, formats=("%Y-%m-%d",)):

@@ -13,7 +13,14 @@ import io
 import itertools
 import re
 
-from vexpenses_core.accounts.validation import Validator, normalize_email, parse_date
+from vexpenses_core.accounts.validation import (
+    MAX_EMAIL_OCTETS,
+    Validator,
+    email_too_long,
+    has_unsafe_text,
+    normalize_email,
+    parse_date,
+)
 
 HEADER = ("Nome", "E-mail", "Data de nascimento")
 FIELDS = ("name", "email", "birth_date")
@@ -371,7 +378,7 @@ def check_row(fields, today):
     if fields is not None and len(fields) == 3:
         name = " ".join(fields[0].split())
         email = fields[1].strip()
-        if 3 <= len(name) <= 255 and "\x00" not in name and 0 < len(email) <= 255:
+        if 3 <= len(name) <= 255 and 0 < len(email) <= 254 and not has_unsafe_text(fields[0]):
             email = normalize_email_fast(email)
             if email is not None:
                 birth_date = _parse_birth_date(fields[2].strip())
@@ -392,8 +399,9 @@ def _check_row_slowly(fields, today):
     email = check.string("email")
     if email is not None:
         email = email.strip()
-        if len(email) > 255:
-            check.error("email", "The email field must not be greater than 255 characters.")
+        if email_too_long(email):
+            check.error("email", f"The email field must not be greater than "
+                                 f"{MAX_EMAIL_OCTETS} characters.")
             email = None
         else:
             email = normalize_email_fast(email)
