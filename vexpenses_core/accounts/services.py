@@ -30,6 +30,17 @@ def sha256(value):
     return hashlib.sha256(value.encode()).hexdigest()
 
 
+def constant_time_equal(a, b):
+    """``a == b`` for two strings, in time that does not depend on where they differ.
+
+    ``hmac.compare_digest`` raises TypeError for a ``str`` holding anything
+    but ASCII (an address such as ``böb@example.com``), so compare the UTF-8
+    bytes; ``surrogatepass`` so that a lone surrogate from JSON cannot raise.
+    """
+    return hmac.compare_digest(a.encode("utf-8", "surrogatepass"),
+                               b.encode("utf-8", "surrogatepass"))
+
+
 def user_dict(user):
     """The public user object; never a hash or a token."""
     return {
@@ -397,7 +408,7 @@ class PasswordResetService:
             .where(PasswordReset.token_hash == sha256(raw_token))
             .with_for_update()
         ).first()
-        if row is None or not hmac.compare_digest(row[1].email, email or ""):
+        if row is None or not constant_time_equal(row[1].email, email or ""):
             raise ValidationError({"token": [RESET_INVALID]})
         reset, user = row
         if reset.used_at is not None:
