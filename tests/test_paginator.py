@@ -1,6 +1,7 @@
 """The Laravel-compatible paginator."""
 
 import pytest
+from pyramid.registry import Registry
 from pyramid.testing import DummyRequest
 
 from vexpenses_core.paginator import Paginator, page_number
@@ -8,7 +9,9 @@ from vexpenses_core.paginator import Paginator, page_number
 
 def request_for(url="/api/v1/user", **params):
     request = DummyRequest(params=params, path=url)
-    request.application_url = "http://localhost"
+    request.registry = Registry()
+    request.registry.settings = {"vexpenses.base_url": "http://localhost"}
+    request.application_url = "http://evil.example"  # from Host: never used
     request.path_info = url
     return request
 

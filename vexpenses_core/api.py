@@ -10,8 +10,9 @@ import json
 import logging
 import re
 import uuid
+from email.message import Message
 
-from pyramid.events import NewRequest
+from pyramid.events import NewRequest, NewResponse
 from pyramid.httpexceptions import HTTPException
 from pyramid.renderers import JSON
 from pyramid.tweens import EXCVIEW
@@ -93,14 +94,20 @@ def failure(request, status, message, errors=None):
     return failure_body(message, errors if errors is not None else message)
 
 
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+# No field of ours nests; a little room for clients that send extra objects.
+MAX_JSON_DEPTH = 32
+
+
 def json_body(request):
     """The request's JSON object, or a 422 when the body is not one.
 
     An empty body counts as ``{}`` so that validation can name the missing
     fields; form-encoded bodies are accepted too, as Laravel clients send them.
     """
-    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        return {key: value for key, value in request.POST.items() if isinstance(value, str)}
+    if request.content_type in FORM_TYPES:
+        return {key: value for key, value in form_fields(request).items()
+                if isinstance(value, str)}
     raw = request.body
     if not raw.strip():
         return {}
@@ -108,11 +115,63 @@ def json_body(request):
         data = json.loads(raw)
         # "\ud800" is valid JSON but not text: nothing downstream could encode it.
         json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ValidationError({"body": ["The request body is not valid JSON."]}) from None
     if not isinstance(data, dict):
         raise ValidationError({"body": ["The request body must be a JSON object."]})
+    if _depth(data) > MAX_JSON_DEPTH:
+        raise ValidationError({"body": [
+            f"The request body may nest at most {MAX_JSON_DEPTH} levels deep."]})
     return data
+
+
+def _depth(data):
+    """How deeply ``data`` nests, without recursion (json.loads allows ~1,000 levels)."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(value, dict):
+            stack.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+    return deepest
+
+
+def _head(request, size=4096):
+    """The body's first bytes, leaving it to be read again (an upload stays on disk)."""
+    request.make_body_seekable()
+    body = request.body_file_raw
+    head = body.read(size)
+    body.seek(0)
+    return head
+
+
+def form_fields(request):
+    """``request.POST``, or a 422 when the body is not the form its Content-Type claims.
+
+    webob raises assorted errors on a multipart body without its boundary,
+    and on a charset other than UTF-8; JSON labelled as multipart parses
+    into nothing and would be answered "field required", which misleads.
+    """
+    kind = request.content_type
+    problem = f"The request body is not valid {kind}."
+    header = Message()
+    header["Content-Type"] = request.headers.get("Content-Type", "")
+    charset = header.get_content_charset()
+    if charset and charset not in ("utf-8", "utf8"):
+        raise ValidationError({"body": [f"The request body of {kind} must be UTF-8."]})
+    if kind == "multipart/form-data":
+        boundary = header.get_param("boundary")
+        if not isinstance(boundary, str) or not boundary or \
+                f"--{boundary}".encode("latin-1", "replace") not in _head(request):
+            raise ValidationError({"body": [problem + " Its boundary is missing or wrong."]})
+    try:
+        return request.POST
+    except UnicodeDecodeError:
+        raise  # bad_encoding_view: 422, as for query strings
+    except Exception:  # noqa: BLE001  the parser's errors are not a stable API
+        raise ValidationError({"body": [problem]}) from None
 
 
 def is_api_request(request):
@@ -265,6 +324,18 @@ def _on_new_request(event):
     event.request.add_finished_callback(_close_spooled_body)
 
 
+def _no_store(event):
+    """No cache, shared or the browser's, keeps an API answer.
+
+    All of them, not a list of routes: tokens and account data are in most,
+    errors may echo what was sent, and a plugin's new route is covered
+    without remembering to. A response that chose its own policy (the docs'
+    static assets) keeps it.
+    """
+    if is_api_request(event.request) and "Cache-Control" not in event.response.headers:
+        event.response.headers["Cache-Control"] = "no-store"
+
+
 def isoformat(value):
     """Laravel's timestamp format: ``2024-01-31T12:00:00.000000Z``, in UTC."""
     if value.tzinfo is not None:
@@ -286,6 +357,7 @@ def includeme(config):
     config.add_tween("vexpenses_core.api.request_id_tween_factory", over=EXCVIEW)
     config.add_view_deriver(body_limit)
     config.add_subscriber(_on_new_request, NewRequest)
+    config.add_subscriber(_no_store, NewResponse)
     config.add_exception_view(api_error_view, context=APIError)
     config.add_exception_view(http_exception_view, context=HTTPException)
     config.add_exception_view(bad_encoding_view, context=UnicodeDecodeError)

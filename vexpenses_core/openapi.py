@@ -2,9 +2,11 @@
 and an interactive page for it served from local assets (no CDN)."""
 
 import copy
+import html
 
 from pyramid.response import Response
 
+from .pages import html_page
 from .settings import ConfigurationError
 
 
@@ -22,7 +24,8 @@ def base_document(registry):
             "title": "vexpenses API",
             "version": registry.pm.vexpenses_dists["core"][1] or "0",
         },
-        "servers": [{"url": registry.settings["vexpenses.base_url"]}],
+        # Relative, filled in per request (see openapi_view): never the Host header.
+        "servers": [{"url": "/"}],
         "paths": {},
         "components": {
             "securitySchemes": {
@@ -83,7 +86,12 @@ def build_document(registry):
 
 def openapi_view(request):
     request.response.content_type = "application/json"
-    return copy.deepcopy(request.registry.openapi_document)
+    document = copy.deepcopy(request.registry.openapi_document)
+    # A relative server works wherever the page was opened (localhost, 127.0.0.1,
+    # the public name) and cannot be pointed elsewhere by a forged Host header.
+    # SCRIPT_NAME is set by the server or a host app's mount, not by the client.
+    document["servers"] = [{"url": request.script_name or "/"}]
+    return document
 
 
 DOCS_PAGE = """<!doctype html>
@@ -103,9 +111,15 @@ INIT_JS = """(function () {
 
 
 def docs_view(request):
-    static = request.static_url("vexpenses_core:static/swagger-ui/").rstrip("/")
-    html = DOCS_PAGE.format(static=static, spec=request.route_url("vexpenses.openapi"))
-    return Response(html, content_type="text/html", charset="utf-8")
+    # Paths, not URLs: nothing on the page comes from the Host header.
+    static = request.static_path("vexpenses_core:static/swagger-ui/").rstrip("/")
+    page = DOCS_PAGE.format(static=html.escape(static),
+                            spec=html.escape(request.route_path("vexpenses.openapi")))
+    return html_page(page, DOCS_CSP)
+
+
+# The page headers' policy, plus the data: images that swagger-ui's stylesheet uses.
+DOCS_CSP = "img-src 'self' data:"
 
 
 def init_js_view(request):

@@ -34,7 +34,9 @@ class Paginator:
         self.total = total
         self.page = page
         self.per_page = per_page
-        self.path = request.application_url + request.path_info
+        # Absolute, as Laravel's are, but from the configured public URL: the
+        # Host header is the client's to forge and would be echoed to others.
+        self.path = request.registry.settings["vexpenses.base_url"] + request.path_info
         self.filters = {k: v for k, v in (filters or {}).items() if v not in (None, "")}
         self.last_page = max(math.ceil(total / per_page), 1)
 

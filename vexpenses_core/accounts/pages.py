@@ -8,7 +8,8 @@ PAGE = (files("vexpenses_core") / "templates" / "reset_password.html").read_text
 
 
 def reset_password_page(request):
-    static = request.static_url("vexpenses_core:static/pages/").rstrip("/")
+    # A path, not a URL: the page must not carry the request's Host header.
+    static = request.static_path("vexpenses_core:static/pages/").rstrip("/")
     html = PAGE.replace("{static}", static).replace(
         "{api}", request.route_path("accounts.recover")
     )
