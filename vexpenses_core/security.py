@@ -101,20 +101,23 @@ class JWTSecurityPolicy:
         user, gen = cache.get(user_id, session_id)
         if user is not None:
             return identity.attach(request, user)
+        max_days = datetime.timedelta(days=request.registry.settings["vexpenses.session_max_days"])
         row = request.dbsession.execute(
-            select(User, AuthSession.expires_at)
+            select(User, AuthSession.expires_at, AuthSession.created_at)
             .join(AuthSession, AuthSession.user_id == User.id)
             .where(
                 User.id == user_id,
                 AuthSession.id == session_id,
                 AuthSession.revoked_at.is_(None),
                 AuthSession.expires_at > utcnow(),
+                AuthSession.created_at > utcnow() - max_days,
             )
         ).first()
         if row is None:
             return None
-        user, expires_at = row
-        cache.put(user, expires_at, session_id, gen)
+        user, expires_at, created_at = row
+        # The cache drops the entry at the session's end, absolute limit included.
+        cache.put(user, min(expires_at, created_at + max_days), session_id, gen)
         return user
 
     def authenticated_userid(self, request):
@@ -139,11 +142,19 @@ class JWTSecurityPolicy:
     def forget(self, request, **kw):
         return []
 
-    def create_access_token(self, user_id, session_id, **claims):
-        """Return ``(token, expires_in seconds)`` for a login session."""
+    def create_access_token(self, user_id, session_id, max_seconds=None, **claims):
+        """Return ``(token, expires_in seconds)`` for a login session.
+
+        ``max_seconds`` (1 or more) shortens the token's life below the
+        configured one, so that it does not outlive its session.
+        """
         claims.setdefault("jti", uuid.uuid4().hex)
-        token = self.engine.create_token(str(user_id), typ="access", sid=session_id, **claims)
-        return token, int(self.engine.expiration.total_seconds())
+        seconds = int(self.engine.expiration.total_seconds())
+        if max_seconds is not None:
+            seconds = min(seconds, max_seconds)
+        token = self.engine.create_token(str(user_id), expiration=seconds, typ="access",
+                                         sid=session_id, **claims)
+        return token, seconds
 
 
 def make_jwt_engine(settings):

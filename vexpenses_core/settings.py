@@ -32,6 +32,8 @@ ENV_SETTINGS = {
     "vexpenses.jwt_private_key_file": "VEXPENSES_JWT_PRIVATE_KEY_FILE",
     "vexpenses.jwt_public_key_file": "VEXPENSES_JWT_PUBLIC_KEY_FILE",
     "vexpenses.refresh_token_days": "VEXPENSES_REFRESH_TOKEN_DAYS",
+    "vexpenses.session_max_days": "VEXPENSES_SESSION_MAX_DAYS",
+    "vexpenses.legacy_get_refresh": "VEXPENSES_LEGACY_GET_REFRESH",
     "vexpenses.reset_token_minutes": "VEXPENSES_RESET_TOKEN_MINUTES",
     "vexpenses.argon2.time_cost": "VEXPENSES_ARGON2_TIME_COST",
     "vexpenses.argon2.memory_cost": "VEXPENSES_ARGON2_MEMORY_COST",
@@ -66,6 +68,8 @@ DEFAULTS = {
     "vexpenses.jwt_private_key_file": "",
     "vexpenses.jwt_public_key_file": "",
     "vexpenses.refresh_token_days": "14",
+    "vexpenses.session_max_days": "30",
+    "vexpenses.legacy_get_refresh": "true",
     "vexpenses.reset_token_minutes": "60",
     "vexpenses.argon2.time_cost": "3",
     "vexpenses.argon2.memory_cost": "65536",
@@ -133,6 +137,7 @@ def normalize_settings(settings, environ=None):
     result["vexpenses.plugins"] = list(plugins)
     result["vexpenses.auto_migrate"] = asbool(result["vexpenses.auto_migrate"])
     result["vexpenses.ratelimit.enabled"] = asbool(result["vexpenses.ratelimit.enabled"])
+    result["vexpenses.legacy_get_refresh"] = asbool(result["vexpenses.legacy_get_refresh"])
     for name in (
         "vexpenses.tasks.redelivery_seconds",
         "vexpenses.tasks.outbox_seconds",
@@ -140,6 +145,7 @@ def normalize_settings(settings, environ=None):
         "vexpenses.max_body_bytes",
         "vexpenses.access_token_seconds",
         "vexpenses.refresh_token_days",
+        "vexpenses.session_max_days",
         "vexpenses.reset_token_minutes",
         "vexpenses.argon2.time_cost",
         "vexpenses.argon2.memory_cost",

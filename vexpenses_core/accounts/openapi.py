@@ -85,9 +85,16 @@ def add_paths(spec):
         "Log in: access token, refresh token and user", 201, "Success on login user",
         request=body(email=field(), password=field()),
         errors=[("401", "Bad credentials"), invalid, limited])}
+    legacy_get = operation("New access token for the current session", 201,
+                           "Success on refresh user", secured=True,
+                           errors=[("405", "Turned off: vexpenses.legacy_get_refresh")])
+    legacy_get["deprecated"] = True
+    legacy_get["description"] = (
+        "The original app's refresh: re-signs an access token with nothing but that token. "
+        "Never past the login's absolute lifetime (vexpenses.session_max_days). Answers 405 "
+        "with Allow: POST when vexpenses.legacy_get_refresh is false; use POST instead.")
     p["/api/v1/user/refresh-token"] = {
-        "get": operation("New access token for the current session", 201,
-                         "Success on refresh user", secured=True),
+        "get": legacy_get,
         "post": operation("Rotate a refresh token; reuse ends the session", 201,
                           "Success on refresh user", request=body(refresh_token=field()),
                           errors=[("401", "Invalid, expired or reused refresh token")]),

@@ -60,6 +60,19 @@ class InvalidCredentials(APIError):
         super().__init__("Invalid credentials.", "The provided credentials are incorrect.")
 
 
+SESSION_TOO_OLD = "The login has reached its maximum lifetime; log in again."
+
+
+def session_limit(settings, created_at):
+    """The absolute end of a login that began at ``created_at``."""
+    return created_at + datetime.timedelta(days=settings["vexpenses.session_max_days"])
+
+
+def oldest_live_login(settings):
+    """Sessions created at or before this have reached their absolute limit."""
+    return utcnow() - datetime.timedelta(days=settings["vexpenses.session_max_days"])
+
+
 class InvalidRefreshToken(APIError):
     status = 401
 
@@ -235,6 +248,10 @@ class AuthService:
     def _refresh_lifetime(self):
         return datetime.timedelta(days=self.settings["vexpenses.refresh_token_days"])
 
+    def session_end(self, session):
+        """When ``session`` ends for good: its expiry, or the login's absolute limit."""
+        return min(session.expires_at, session_limit(self.settings, session.created_at))
+
     def start_session(self, user):
         """Create a login session; return (session, access token, expires_in, refresh token)."""
         now = utcnow()
@@ -244,14 +261,14 @@ class AuthService:
             user_id=user.id,
             created_at=now,
             last_used_at=now,
-            expires_at=now + self._refresh_lifetime(),
+            expires_at=min(now + self._refresh_lifetime(), session_limit(self.settings, now)),
             ip_address=(request.client_addr or "")[:45] or None,
             user_agent=(request.user_agent or "")[:255] or None,
         )
         self.db.add(session)
         self.db.flush()
         refresh = self._new_refresh_token(session, now)
-        token, expires_in = self.security.create_access_token(user.id, session.id)
+        token, expires_in = self._access_token(user.id, session, now)
         return session, token, expires_in, refresh
 
     def _new_refresh_token(self, session, now):
@@ -261,13 +278,28 @@ class AuthService:
                 session_id=session.id,
                 token_hash=sha256(raw),
                 created_at=now,
-                expires_at=now + self._refresh_lifetime(),
+                expires_at=session.expires_at,
             )
         )
         return raw
 
+    def _access_token(self, user_id, session, now):
+        """An access token that expires no later than its session.
+
+        So a token re-signed again and again (GET /refresh-token) still dies
+        with the login: ``expires_in`` shrinks as the end comes near.
+        """
+        left = int((self.session_end(session) - now).total_seconds())
+        if left < 1:
+            raise InvalidRefreshToken(SESSION_TOO_OLD)
+        return self.security.create_access_token(user_id, session.id, max_seconds=left)
+
     def access_token(self, user, session_id):
-        return self.security.create_access_token(user.id, session_id)
+        """A new access token for the request's own live session (GET /refresh-token)."""
+        session = self.db.get(AuthSession, session_id) if session_id else None
+        if session is None or session.user_id != user.id or session.revoked_at is not None:
+            raise InvalidRefreshToken("The session has ended.")
+        return self._access_token(user.id, session, utcnow())
 
     def rotate(self, raw_token):
         """Exchange a refresh token for new tokens.
@@ -294,6 +326,9 @@ class AuthService:
         if token.used_at is not None:
             self.revoke(session, "refresh_reuse")
             return RefreshReuse(self.db.get(User, session.user_id), session)
+        limit = session_limit(self.settings, session.created_at)
+        if limit <= now:
+            raise InvalidRefreshToken(SESSION_TOO_OLD)
         if token.expires_at <= now or session.expires_at <= now:
             raise InvalidRefreshToken()
         # Compare-and-set, so two concurrent uses of one token can't both win.
@@ -306,10 +341,11 @@ class AuthService:
             self.revoke(session, "refresh_reuse")
             return RefreshReuse(self.db.get(User, session.user_id), session)
         session.last_used_at = now
-        session.expires_at = now + self._refresh_lifetime()
+        # Another full lifetime, but never past the login's absolute limit.
+        session.expires_at = min(now + self._refresh_lifetime(), limit)
         user = self.db.get(User, session.user_id)
         refresh = self._new_refresh_token(session, now)
-        access, expires_in = self.security.create_access_token(user.id, session.id)
+        access, expires_in = self._access_token(user.id, session, now)
         return user, session, access, expires_in, refresh
 
     def current_session_id(self):
@@ -346,6 +382,7 @@ class AuthService:
                     AuthSession.user_id == user.id,
                     AuthSession.revoked_at.is_(None),
                     AuthSession.expires_at > utcnow(),
+                    AuthSession.created_at > oldest_live_login(self.settings),
                 )
             )
             .order_by(AuthSession.created_at.desc())
