@@ -26,6 +26,7 @@ def includeme(config):
     settings.update(normalize_settings(settings))
 
     config.include(".api")
+    config.include(".proxies")
     config.include(".plugins")
     config.include(".db")
     config.include(".redis_client")

@@ -18,6 +18,7 @@ ENV_SETTINGS = {
     "vexpenses.plugins": "VEXPENSES_PLUGINS",
     "vexpenses.jwt_secret": "VEXPENSES_JWT_SECRET",
     "vexpenses.base_url": "VEXPENSES_BASE_URL",
+    "vexpenses.trusted_proxies": "VEXPENSES_TRUSTED_PROXIES",
     "vexpenses.upload_dir": "VEXPENSES_UPLOAD_DIR",
     "vexpenses.auto_migrate": "VEXPENSES_AUTO_MIGRATE",
     "vexpenses.tasks.broker": "VEXPENSES_TASK_BROKER",
@@ -54,6 +55,7 @@ DEFAULTS = {
     "vexpenses.plugins": "",
     "vexpenses.jwt_secret": "",
     "vexpenses.base_url": "http://localhost:6543",
+    "vexpenses.trusted_proxies": "",
     "vexpenses.upload_dir": "var/uploads",
     "vexpenses.auto_migrate": "false",
     "vexpenses.tasks.broker": "",
@@ -166,6 +168,8 @@ def normalize_settings(settings, environ=None):
         _check_rate(f"vexpenses.{name}", result[f"vexpenses.{name}"])
     result["vexpenses.redis_url"] = result["vexpenses.redis_url"].strip()
     result["vexpenses.base_url"] = result["vexpenses.base_url"].rstrip("/")
+    result["vexpenses.trusted_proxies"] = _networks(
+        "vexpenses.trusted_proxies", result["vexpenses.trusted_proxies"])
 
     broker = result["vexpenses.tasks.broker"].strip().lower()
     if not broker:
@@ -195,6 +199,20 @@ def _positive_int(name, value, zero=False):
         kind = "a whole number, 0 or more" if zero else "a positive whole number"
         raise ConfigurationError(f"{name} must be {kind}, not {value!r}")
     return number
+
+
+def _networks(name, value):
+    """Addresses or networks, spaces or commas between them; kept as a list of strings."""
+    from .proxies import parse_networks
+
+    values = aslist(value.replace(",", " ")) if isinstance(value, str) else list(value)
+    try:
+        parse_networks(values)
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"{name} must list IP addresses or networks such as 10.0.0.0/8: {exc}"
+        ) from None
+    return values
 
 
 def _check_rate(name, value):
