@@ -18,10 +18,24 @@ def smtp_server():
 
 @pytest.fixture
 def sink(smtp_server):
-    """The session's aiosmtpd server, emptied for this test."""
+    """The session's aiosmtpd server (no SMTPUTF8), emptied for this test."""
     smtp_server.clear()
     yield smtp_server
     smtp_server.clear()
+
+
+@pytest.fixture(scope="session")
+def smtputf8_server():
+    with SMTPSink(smtputf8=True) as sink:
+        yield sink
+
+
+@pytest.fixture
+def utf8_sink(smtputf8_server):
+    """A second aiosmtpd server, offering SMTPUTF8, emptied for this test."""
+    smtputf8_server.clear()
+    yield smtputf8_server
+    smtputf8_server.clear()
 
 
 def smtp_settings(sink, **overrides):
@@ -41,14 +55,16 @@ def mail_app(make_testapp, sink):
     """A test app whose mailer talks to the aiosmtpd sink; ``mail_app.sent()`` waits
     for the queued tasks and returns what arrived."""
 
-    def make(**overrides):
-        app = make_testapp(**smtp_settings(sink, **overrides))
-        app.sink = sink
+    def make(server=None, **overrides):
+        """``server``: another sink than the default one, such as ``utf8_sink``."""
+        server = server or sink
+        app = make_testapp(**smtp_settings(server, **overrides))
+        app.sink = server
         app.registry = app.app.registry
 
         def sent():
             app.registry.queue.drain()
-            return sink.messages
+            return server.messages
 
         app.sent = sent
         app.failures = catch_failures(app.registry)

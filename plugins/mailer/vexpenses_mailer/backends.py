@@ -122,8 +122,18 @@ class SMTPConnection:
         self.smtp = smtp
 
     def send(self, message, sender, recipient):
+        needs_utf8 = [address for address in (recipient, sender) if not address.isascii()]
+        if needs_utf8 and not self.smtp.has_extn("smtputf8"):
+            # No ASCII form of a non-ASCII local part exists (RFC 6530): this
+            # server can never take it, so it is not worth a retry.
+            raise PermanentError(
+                f"the server does not support SMTPUTF8, which the non-ASCII address "
+                f"{needs_utf8[0]} needs"[:400]
+            )
         try:
-            # Envelope given explicitly: never taken from the headers.
+            # Envelope given explicitly: never taken from the headers. With a
+            # non-ASCII address, smtplib sends MAIL FROM with SMTPUTF8 and
+            # writes the headers in UTF-8.
             self.smtp.send_message(message, from_addr=sender, to_addrs=[recipient])
         except (OSError, smtplib.SMTPException) as exc:
             raise classify(exc) from None
@@ -160,7 +170,11 @@ class FileMailer:
         stamp = utcnow().strftime("%Y%m%dT%H%M%S.%f")
         name = f"{stamp}-{uuid.uuid4().hex[:12]}.eml"
         path = os.path.join(self.folder, name)
-        data = message.as_bytes(policy=self.policy)
+        # As smtplib does: UTF-8 headers when an address needs them (RFC 6532),
+        # else RFC 2047, which cannot carry an address.
+        international = not (sender + recipient).isascii()
+        policy = self.policy.clone(utf8=True) if international else self.policy
+        data = message.as_bytes(policy=policy)
         temporary = os.path.join(self.folder, f".{name}.tmp")
         try:
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -196,9 +210,14 @@ class ConsoleMailer:
         for header in ("From", "To", "Subject", "Date", "Message-ID"):
             lines.append(f"{header}: {message[header]}")
         lines += ["", text.get_content() if text is not None else "", "-" * 72]
+        output = "\n".join(lines) + "\n"
         with self._lock:
             stream = self.stream or sys.stdout
-            stream.write("\n".join(lines) + "\n")
+            encoding = getattr(stream, "encoding", None)
+            if encoding:
+                # A terminal in Latin-1 or ASCII must not crash the task on "用户".
+                output = output.encode(encoding, "backslashreplace").decode(encoding)
+            stream.write(output)
             stream.flush()
 
     def close(self):

@@ -27,6 +27,10 @@ MAX_BACKOFF_SECONDS = 60
 class Outgoing:
     row: MailDelivery
     message: EmailMessage
+    #: The envelope recipient: the To address in the form it travels in
+    #: (``messages.recipient``), which may differ from the stored one by its
+    #: IDNA domain.
+    recipient: str
 
 
 class RateLimiter:
@@ -95,7 +99,7 @@ def deliver(request, outgoing, sleep=time.sleep):
                 try:
                     if connection is None:
                         connection = mailer.backend.open()
-                    connection.send(item.message, sender, row.recipient)
+                    connection.send(item.message, sender, item.recipient)
                 except PermanentError as exc:
                     mark_failed(row, str(exc))
                     failed.append(row)

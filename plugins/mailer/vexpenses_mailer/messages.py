@@ -15,6 +15,7 @@ import re
 from email.headerregistry import Address
 from email.message import EmailMessage
 
+import idna
 from jinja2 import (
     ChoiceLoader,
     Environment,
@@ -118,13 +119,29 @@ class Templates:
 
 
 def recipient(name, address):
-    """The To address; a name is cleaned, an address holding CR/LF is refused for good."""
+    """The To address, in the form it travels in; its ``addr_spec`` is the envelope's.
+
+    A name is cleaned; an address holding CR/LF is refused for good. An
+    ASCII local part goes out all ASCII, its domain in IDNA form
+    (``bob@xn--bcher-kva.de``), so that any server takes it. A non-ASCII
+    local part can only travel over SMTPUTF8 (RFC 6531), which takes a
+    Unicode domain too, so that address goes as stored.
+    """
     if (not isinstance(address, str) or not address or len(address) > 254
             or CONTROL.search(address) or address.count("@") != 1 or " " in address):
         raise PermanentError("invalid recipient address")
+    local, _, domain = address.partition("@")
+    if not local or not domain:
+        raise PermanentError("invalid recipient address")
     try:
-        return Address(display_name=one_line(name, 255), addr_spec=address)
-    except (ValueError, IndexError, TypeError):
+        if local.isascii() and not domain.isascii():
+            # IDNA 2008, not Python's "idna" codec (2003), which maps straße.de
+            # to strasse.de: another domain.
+            domain = idna.encode(domain, uts46=True).decode("ascii")
+        # username and domain given apart: the email package cannot parse a
+        # non-ASCII addr_spec, and would quote all of it as one local part.
+        return Address(display_name=one_line(name, 255), username=local, domain=domain)
+    except (ValueError, IndexError, TypeError):  # idna.IDNAError is a ValueError
         raise PermanentError("invalid recipient address") from None
 
 

@@ -206,13 +206,13 @@ class MailService:
                                subject=subject, attempts=0, dedupe_key=key)
             rows.append(row)
             try:
-                message = build_message(sender, recipient(user.name, user.email),
-                                        subject, text, html)
+                to = recipient(user.name, user.email)
+                message = build_message(sender, to, subject, text, html)
             except PermanentError as exc:
                 mark_failed(row, str(exc))
                 continue
             row.message_id = message["Message-ID"]
-            outgoing.append(Outgoing(row, message))
+            outgoing.append(Outgoing(row, message, to.addr_spec))
         self.db.add_all(rows)
         self.db.flush()
         return rows, outgoing
