@@ -26,7 +26,8 @@ ADDRESSES = [
 @pytest.fixture
 def app(make_testapp, redis_url):
     """The app on real Redis (the rate limits key on the address), catching reset links."""
-    testapp = make_testapp(**{"vexpenses.redis_url": redis_url})
+    testapp = make_testapp(**{"vexpenses.redis_url": redis_url,
+                              "vexpenses.tasks.broker": "inprocess"})
     links = []
 
     class Catcher:
@@ -37,6 +38,12 @@ def app(make_testapp, redis_url):
     testapp.app.registry.pm.register(Catcher(), name="catcher")
     testapp.links = links
     return testapp
+
+
+def forgot(app, email, status=200):
+    answer = app.post_json("/api/v1/user/forgot-password", {"email": email}, status=status)
+    app.app.registry.queue.drain()  # in case the link is made in a task
+    return answer
 
 
 def register(app, email, password=PASSWORD):
@@ -61,8 +68,7 @@ def test_register_login_reset_and_login_again(app, address, in_query):
     stored = register(app, address).json["data"]["email"]
     login(app, address, PASSWORD)
 
-    forgot = app.post_json("/api/v1/user/forgot-password", {"email": address}, status=200)
-    assert forgot.json == {"status": True, "data": None,
+    assert forgot(app, address).json == {"status": True, "data": None,
                            "message": "Password reset link sent successfully"}
     [link] = app.links
     token, email = link_params(link)
@@ -104,7 +110,7 @@ HOSTILE_EMAILS = [
 @pytest.mark.parametrize("email", HOSTILE_EMAILS)
 def test_a_token_with_another_address_is_refused_never_a_crash(app, email):
     register(app, "böb@example.com")
-    app.post_json("/api/v1/user/forgot-password", {"email": "böb@example.com"}, status=200)
+    forgot(app, "böb@example.com")
     token, _ = link_params(app.links[-1])
 
     answer = app.post_json("/api/v1/user/recover-password", {
@@ -119,7 +125,7 @@ def test_a_token_with_another_address_is_refused_never_a_crash(app, email):
 @pytest.mark.parametrize("email", HOSTILE_EMAILS[:-1])
 def test_forgot_with_hostile_non_ascii_input_never_crashes(app, email):
     register(app, "böb@example.com")
-    answer = app.post_json("/api/v1/user/forgot-password", {"email": email}, expect_errors=True)
+    answer = forgot(app, email, status="*")
     assert answer.status_int in (200, 422)
     assert answer.content_type == "application/json"
     assert app.links == []

@@ -124,3 +124,27 @@ def test_hostile_email_in_link_is_shown_as_text(live, browser):
     assert page.inner_text("#email") == "<img src=x onerror=alert(1)>"
     assert page.query_selector("#email img") is None
     page.close()
+
+
+def test_reset_for_a_non_ascii_address_in_a_real_browser(live, browser):
+    address = "böb@bücher.de"
+    live.post_json("/api/v1/user/register", {
+        "name": "Böb Müller", "email": address, "password": PASSWORD,
+        "password_confirmation": PASSWORD, "birth_date": "1990-01-01"}, status=201)
+    live.post_json("/api/v1/user/forgot-password", {"email": address}, status=200)
+    live.app.registry.queue.drain()
+    link = live.links[-1]
+    # the query string carries the address percent-encoded, as UTF-8
+    assert "email=b%C3%B6b%40b%C3%BCcher.de" in link
+
+    page = browser.new_page()
+    assert page.goto(link).status == 200
+    assert page.inner_text("#email") == address
+    text, kind = fill_and_submit(page, NEW, NEW)
+    assert kind == "success" and "password has been changed" in text
+    page.close()
+
+    live.post_json("/api/v1/user/authenticate",
+                   {"email": address, "password": NEW}, status=201)
+    live.post_json("/api/v1/user/authenticate",
+                   {"email": address, "password": PASSWORD}, status=401)
