@@ -8,9 +8,11 @@ Every error on an ``/api/`` path is JSON in that envelope, never HTML.
 import datetime
 import json
 import logging
+import math
 import re
 import uuid
 from email.message import Message
+from urllib.parse import parse_qsl
 
 from pyramid.events import NewRequest, NewResponse
 from pyramid.httpexceptions import HTTPException
@@ -112,7 +114,7 @@ def json_body(request):
     if not raw.strip():
         return {}
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
         # "\ud800" is valid JSON but not text: nothing downstream could encode it.
         json.dumps(data, ensure_ascii=False).encode("utf-8")
     except (ValueError, UnicodeDecodeError, RecursionError):
@@ -123,6 +125,17 @@ def json_body(request):
         raise ValidationError({"body": [
             f"The request body may nest at most {MAX_JSON_DEPTH} levels deep."]})
     return data
+
+
+def _no_constant(name):
+    raise ValueError(f"{name} is not JSON")  # Python's json takes NaN and Infinity
+
+
+def _finite_float(text):
+    number = float(text)
+    if number in (math.inf, -math.inf):  # 1e999 overflows to infinity
+        raise ValueError("number out of range")
+    return number
 
 
 def _depth(data):
@@ -138,13 +151,18 @@ def _depth(data):
     return deepest
 
 
-def _head(request, size=4096):
-    """The body's first bytes, leaving it to be read again (an upload stays on disk)."""
+def _ends(request, size=4096):
+    """The body's first and last bytes, leaving it to be read again.
+
+    Not ``request.body``: an upload stays in webob's temporary file.
+    """
     request.make_body_seekable()
     body = request.body_file_raw
     head = body.read(size)
+    body.seek(max((request.content_length or 0) - size, 0))
+    tail = body.read(size)
     body.seek(0)
-    return head
+    return head, tail
 
 
 def form_fields(request):
@@ -163,13 +181,18 @@ def form_fields(request):
         raise ValidationError({"body": [f"The request body of {kind} must be UTF-8."]})
     if kind == "multipart/form-data":
         boundary = header.get_param("boundary")
-        if not isinstance(boundary, str) or not boundary or \
-                f"--{boundary}".encode("latin-1", "replace") not in _head(request):
+        delimiter = f"--{boundary}".encode("latin-1", "replace")
+        head, tail = _ends(request)
+        if not isinstance(boundary, str) or not boundary or delimiter not in head or \
+                delimiter + b"--" not in tail:
             raise ValidationError({"body": [problem + " Its boundary is missing or wrong."]})
+    if kind == "application/x-www-form-urlencoded":
+        try:  # webob would quietly drop or mangle what is not UTF-8
+            parse_qsl(request.body.decode("ascii"), encoding="utf-8", errors="strict")
+        except (UnicodeDecodeError, ValueError):
+            raise ValidationError({"body": [problem + " It must be UTF-8."]}) from None
     try:
         return request.POST
-    except UnicodeDecodeError:
-        raise  # bad_encoding_view: 422, as for query strings
     except Exception:  # noqa: BLE001  the parser's errors are not a stable API
         raise ValidationError({"body": [problem]}) from None
 

@@ -215,7 +215,8 @@ def decode_cursor(cursor):
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         after = json.loads(base64.urlsafe_b64decode(padded.encode()))["after"]
-        if isinstance(after, int) and not isinstance(after, bool) and after >= 0:
+        # Ids are BIGINT: a larger number would overflow the query, not find nothing.
+        if isinstance(after, int) and not isinstance(after, bool) and 0 <= after < 2**63:
             return after
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
         pass

@@ -2,7 +2,7 @@
 
 from pyramid.response import FileIter, Response
 
-from vexpenses_core.api import ValidationError, success
+from vexpenses_core.api import ValidationError, form_fields, success
 
 from .services import UPLOAD_MESSAGE, ImportService
 
@@ -11,15 +11,15 @@ FALSE_WORDS = ("0", "false", "no", "off")
 
 
 def upload(request):
-    try:
-        field = request.POST.get("file")
-    except Exception:  # webob's multipart parser raises assorted errors on bad bodies
-        raise ValidationError({"file": ["The multipart body could not be read."]}) from None
+    if request.content_type != "multipart/form-data":
+        raise ValidationError({"file": ["The body must be multipart/form-data with a file."]})
+    fields = form_fields(request)
+    field = fields.get("file")
     if field is None or field == "":
         raise ValidationError({"file": ["The file field is required."]})
     if not hasattr(field, "file"):
         raise ValidationError({"file": ["The file field must be a file."]})
-    invitations = request.POST.get("send_invitations", "1")
+    invitations = fields.get("send_invitations", "1")
     send_invitations = str(invitations).strip().lower() not in FALSE_WORDS
     service = ImportService(request)
     try:
