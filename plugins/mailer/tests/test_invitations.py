@@ -94,7 +94,7 @@ def test_invitations_arrive_with_working_set_password_links(import_app):
     for message in messages:
         name = message["To"].addresses[0].display_name
         assert name in NAMES
-        assert message["Subject"] == f"{name}, você foi convidado(a) para o vexpenses"
+        assert message["Subject"] == "Seu convite para o vexpenses"
         assert "7 dias" in message.text
         [link] = [url for url in links(message.text) if "/reset-password?" in url]
         assert html_links(message.html) == [link]
@@ -211,3 +211,34 @@ def test_clean_import_summary_in_english_and_bad_counts(import_app):
     # an import with no uploader (a command-line one) mails nobody
     assert fire(app, "vexpenses_import_finished", import_id=9, uploader_id=None, status=1,
                 counts={}, send_invitations=False) == [message]
+
+
+# Names an uploader controls, as they reach the invitation (the CSV's Nome column).
+HOSTILE_NAMES = [
+    "Ana\r\nBcc: victim@evil.test",
+    "Ana\nSubject: You won a prize",
+    "=?utf-8?q?=0D=0ABcc:_victim@evil.test?=",
+    "Urgent: your account is suspended, call +1 555 0100",
+    "\u202eAna reversed",
+    "Ana\x00Nul\x85Nel\u2028Sep",
+    "x" * 255,
+]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_an_invitation_subject_is_fixed_text_whatever_the_name(import_app, name):
+    app = import_app(**{"vexpenses.mailer.language": "en"})
+    session = app.registry.dbsession_factory()
+    user = User(name=name, email="invitee@example.com")
+    session.add(user)
+    session.commit()
+    user_id = user.id
+    session.close()
+    [message] = fire(app, "vexpenses_users_imported", import_id=7, user_ids=[user_id],
+                     send_invitations=True)
+    assert message["Subject"] == "Your invitation to vexpenses"
+    assert message.rcpt_tos == ["invitee@example.com"]
+    assert message["Bcc"] is None and message["Cc"] is None
+    [to] = message["To"].addresses
+    assert to.addr_spec == "invitee@example.com"
+    assert len(message.message.get_all("Subject")) == 1
