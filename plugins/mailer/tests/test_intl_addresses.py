@@ -176,3 +176,25 @@ HOSTILE = [
 def test_a_hostile_stored_address_is_refused_for_good(address):
     with pytest.raises(PermanentError, match="^invalid recipient address$"):
         recipient("Böb", address)
+
+
+@pytest.mark.parametrize("setting, sender", [
+    ("Equipe <no-reply@Bücher.de>", "no-reply@xn--bcher-kva.de"),
+    ("no-reply@straße.de", "no-reply@xn--strae-oqa.de"),
+])
+def test_a_sender_with_an_idn_domain_goes_out_in_ascii(setting, sender):
+    # Before: every message failed to build (UnicodeEncodeError in the
+    # Message-ID), and the task crashed.
+    mail_from = parse_mail_from(setting)
+    assert mail_from.addr_spec == sender
+    message = build_message(mail_from, recipient("Böb", "bob@bücher.de"), "Olá", "x", "<p>x</p>")
+    assert message["Message-ID"].endswith(sender.split("@")[1] + ">")
+    assert message["From"].addresses[0].addr_spec == sender
+    message.as_bytes(policy=email.policy.SMTP).decode("ascii")
+
+
+def test_a_sender_with_a_bad_idn_domain_stops_start_up():
+    from vexpenses_core.settings import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="VEXPENSES_MAIL_FROM"):
+        parse_mail_from("Equipe <no-reply@-bücher.de>")

@@ -193,15 +193,23 @@ def _number(raw, short, minimum, whole=False):
 
 def parse_mail_from(value):
     """``Name <addr>`` or a bare address, as an :class:`Address`."""
-    from email.headerregistry import HeaderRegistry
+    from email.headerregistry import Address, HeaderRegistry
+
+    import idna
 
     try:
         header = HeaderRegistry()("from", value)
         addresses = header.addresses
         if len(addresses) != 1 or header.defects or "@" not in addresses[0].addr_spec:
             raise ValueError(value)
-        return addresses[0]
-    except (ValueError, IndexError):
+        address = addresses[0]
+        if not address.domain.isascii():
+            # In IDNA form (2008, as for recipients), so that the sender, the
+            # envelope and the Message-ID stay ASCII for any server.
+            domain = idna.encode(address.domain, uts46=True).decode("ascii")
+            address = Address(address.display_name, address.username, domain)
+        return address
+    except (ValueError, IndexError):  # idna.IDNAError is a ValueError
         raise ConfigurationError(
             f"VEXPENSES_MAIL_FROM (vexpenses.mailer.mail_from) must be one address such "
             f"as 'vexpenses <no-reply@example.com>', not {value!r}"
