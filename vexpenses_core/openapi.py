@@ -17,6 +17,71 @@ def error_response(description):
     }
 
 
+def limited_response(description="Too many attempts; see Retry-After"):
+    """A 429, with the Retry-After header (seconds) that API.md promises."""
+    response = error_response(description)
+    response["headers"] = {"Retry-After": {
+        "required": True, "description": "seconds to wait",
+        "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
+    return response
+
+
+def body_refused():
+    """What any route with a request body can answer before its view reads it."""
+    return {
+        "413": error_response("The body is larger than vexpenses.max_body_bytes"),
+        "422": error_response("Validation failed, or the body is not a JSON object"),
+    }
+
+
+def envelope(message, data=None):
+    """A success response: ``{"status": true, "message": message, "data": data}``."""
+    return {"description": message, "content": {"application/json": {"schema": {
+        "type": "object",
+        "required": ["status", "message", "data"],
+        "properties": {"status": {"const": True}, "message": {"const": message},
+                       "data": data if data is not None else {"type": "null"}},
+    }}}}
+
+
+# A page is a page in Laravel's sense: anything that is not a positive integer
+# (0, -1, "abc") is page 1, never an error, so the schema accepts any value.
+PAGE = {"name": "page", "in": "query", "required": False,
+        "description": "The page, from 1. Anything that is not a positive integer is page 1, "
+                       "as in Laravel; a page past the last is empty.",
+        "schema": {"type": ["integer", "string"], "default": 1}}
+
+
+def paginator(item):
+    """Laravel's LengthAwarePaginator (API.md) of ``item`` schemas."""
+    nullable_int = {"type": ["integer", "null"]}
+    nullable_url = {"type": ["string", "null"]}
+    return {
+        "type": "object",
+        "required": ["current_page", "data", "first_page_url", "from", "last_page",
+                     "last_page_url", "links", "next_page_url", "path", "per_page",
+                     "prev_page_url", "to", "total"],
+        "properties": {
+            "current_page": {"type": "integer", "minimum": 1},
+            "data": {"type": "array", "maxItems": 10, "items": item},
+            "first_page_url": {"type": "string"},
+            "from": nullable_int,
+            "last_page": {"type": "integer", "minimum": 1},
+            "last_page_url": {"type": "string"},
+            "links": {"type": "array", "items": {
+                "type": "object", "required": ["url", "label", "active"],
+                "properties": {"url": nullable_url, "label": {"type": "string"},
+                               "active": {"type": "boolean"}}}},
+            "next_page_url": nullable_url,
+            "path": {"type": "string"},
+            "per_page": {"const": 10},
+            "prev_page_url": nullable_url,
+            "to": nullable_int,
+            "total": {"type": "integer", "minimum": 0},
+        },
+    }
+
+
 def base_document(registry):
     return {
         "openapi": "3.1.0",

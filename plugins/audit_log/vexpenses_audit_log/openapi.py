@@ -1,9 +1,10 @@
 """The audit log's paths in the OpenAPI document."""
 
-from vexpenses_core.openapi import error_response
+from vexpenses_core.openapi import PAGE, envelope, error_response, paginator
 
 USER = {"oneOf": [{"type": "null"}, {"type": "object", "properties": {
-    "id": {"type": "integer"}, "name": {"type": "string"}, "email": {"type": "string"},
+    "id": {"type": "integer"}, "name": {"type": "string"},
+    "email": {"type": "string", "format": "idn-email"},
     "birth_date": {"type": ["string", "null"], "format": "date"},
     "created_at": {"type": "string", "format": "date-time"},
     "updated_at": {"type": "string", "format": "date-time"},
@@ -39,6 +40,13 @@ LOG_DETAIL = {
 }
 
 
+# An empty or blank filter is no filter, as in Laravel's filled().
+BLANK = {"type": "string", "pattern": "^\\s*$"}
+# A date (YYYY-MM-DD) or an ISO 8601 date and time, as views._moment reads it.
+MOMENT = {"anyOf": [{"type": "string", "maxLength": 64, "format": "date"},
+                    {"type": "string", "maxLength": 64, "format": "date-time"}, BLANK]}
+
+
 def _query(name, description, schema=None):
     return {"name": name, "in": "query", "required": False, "description": description,
             "schema": schema or {"type": "string"}}
@@ -48,9 +56,10 @@ def add_paths(spec):
     schemas = spec["components"]["schemas"]
     schemas["AuditLogEntry"] = LOG
     schemas["AuditLogEntryDetail"] = LOG_DETAIL
+    entry = {"$ref": "#/components/schemas/AuditLogEntry"}
     denied = {
         "401": error_response("Missing or invalid token"),
-        "422": error_response("A filter is invalid"),
+        "422": error_response("A filter is invalid, or to is before from"),
     }
     spec["paths"]["/api/v1/log"] = {
         "get": {
@@ -61,16 +70,20 @@ def add_paths(spec):
             "tags": ["audit_log"],
             "security": [{"bearer": []}],
             "parameters": [
-                _query("page", "page number", {"type": "integer", "minimum": 1}),
-                _query("action", "substring of the action label"),
-                _query("user_id", "only this user's rows", {"type": "integer"}),
-                _query("from", "created at or after: YYYY-MM-DD or ISO 8601 date and time"),
-                _query("to", "created at or before (a date includes its whole day)"),
-                _query("request_id", "only the rows of this request (and of its tasks)"),
+                PAGE,
+                _query("action", "substring of the action label",
+                       {"type": "string", "maxLength": 255}),
+                _query("user_id", "only this user's rows",
+                       {"anyOf": [{"type": "integer", "minimum": 0, "maximum": 10**18 - 1},
+                                  BLANK]}),
+                _query("from", "created at or after: YYYY-MM-DD or ISO 8601 date and time",
+                       MOMENT),
+                _query("to", "created at or before (a date includes its whole day)", MOMENT),
+                _query("request_id", "only the rows of this request (and of its tasks)",
+                       {"type": "string", "maxLength": 128}),
             ],
             "responses": {
-                "200": {"description": "Logs recuperados com sucesso (a paginator of "
-                                       "AuditLogEntry)"},
+                "200": envelope("Logs recuperados com sucesso", paginator(entry)),
                 **denied,
             },
         }
@@ -83,9 +96,8 @@ def add_paths(spec):
             "parameters": [{"name": "id", "in": "path", "required": True,
                             "schema": {"type": "integer"}}],
             "responses": {
-                "200": {"description": "Log recuperado com sucesso",
-                        "content": {"application/json": {"schema": {
-                            "$ref": "#/components/schemas/AuditLogEntryDetail"}}}},
+                "200": envelope("Log recuperado com sucesso",
+                                {"$ref": "#/components/schemas/AuditLogEntryDetail"}),
                 "401": error_response("Missing or invalid token"),
                 "404": error_response("Unknown id, or a row this user may not see"),
             },

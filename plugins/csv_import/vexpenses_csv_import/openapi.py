@@ -1,6 +1,8 @@
 """The plugin's paths in the OpenAPI document."""
 
-from vexpenses_core.openapi import error_response
+from vexpenses_core.openapi import envelope, error_response, limited_response
+
+from .services import UPLOAD_MESSAGE
 
 TAGS = ["csv import"]
 ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]
@@ -33,11 +35,10 @@ IMPORT = {
 def add_paths(spec):
     spec["components"]["schemas"]["Import"] = IMPORT
     ref = {"$ref": "#/components/schemas/Import"}
-    found = {"description": "Success on store file. We will process in background.",
-             "content": {"application/json": {"schema": {
-                 "type": "object", "properties": {"status": {"const": True},
-                                                  "message": {"type": "string"},
-                                                  "data": ref}}}}}
+    # API.md: the status answer repeats the upload's message.
+    found = envelope(UPLOAD_MESSAGE, ref)
+    unauthenticated = error_response("Missing or invalid token")
+    unknown = error_response("Unknown import, or not yours")
     spec["paths"]["/api/v1/user/upload"] = {
         "post": {
             "summary": "Upload a CSV of users to import in the background",
@@ -47,15 +48,18 @@ def add_paths(spec):
                 "type": "object", "required": ["file"],
                 "properties": {
                     "file": {"type": "string", "format": "binary"},
-                    "send_invitations": {"type": "string",
-                                         "description": '"0" or "false" sends none'},
+                    # Any text: every part of a form is text, and only a few words
+                    # ("0", "false", "no", "off") mean no.
+                    "send_invitations": {"description": '"0", "false", "no" or "off" '
+                                                        "sends none"},
                 },
             }}}},
             "responses": {
                 "201": found,
-                "401": error_response("Missing or invalid token"),
+                "401": unauthenticated,
                 "413": error_response("The file is larger than the limit"),
                 "422": error_response("No file, or not a text file"),
+                "429": limited_response("Over the uploads or rows quota; see Retry-After"),
             },
         }
     }
@@ -63,14 +67,13 @@ def add_paths(spec):
         "get": {
             "summary": "An import's status, counts and progress (uploader or admin)",
             "tags": TAGS, "security": SECURITY, "parameters": ID,
-            "responses": {"200": found, "401": error_response("Missing or invalid token"),
-                          "404": error_response("Unknown import, or not yours")},
+            "responses": {"200": found, "401": unauthenticated, "404": unknown},
         },
         "delete": {
             "summary": "Soft-delete an import (uploader or admin)",
             "tags": TAGS, "security": SECURITY, "parameters": ID,
-            "responses": {"200": {"description": "Import deleted"},
-                          "404": error_response("Unknown import, or not yours")},
+            "responses": {"200": envelope("Import deleted", ref), "401": unauthenticated,
+                          "404": unknown},
         },
     }
     spec["paths"]["/api/v1/user/import-status/{id}/errors"] = {
@@ -78,7 +81,7 @@ def add_paths(spec):
             "summary": "The rejected rows as CSV: row, original fields, reasons",
             "tags": TAGS, "security": SECURITY, "parameters": ID,
             "responses": {"200": {"description": "The error report",
-                                  "content": {"text/csv": {}}},
-                          "404": error_response("Unknown import, or not yours")},
+                                  "content": {"text/csv": {"schema": {"type": "string"}}}},
+                          "401": unauthenticated, "404": unknown},
         }
     }

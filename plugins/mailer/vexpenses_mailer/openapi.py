@@ -1,4 +1,4 @@
-from vexpenses_core.openapi import error_response
+from vexpenses_core.openapi import PAGE, envelope, error_response, paginator
 
 from .messages import KINDS
 from .views import STATUSES
@@ -27,13 +27,14 @@ def add_paths(spec):
             "tags": ["mailer"],
             "security": [{"bearer": []}],
             "parameters": [
-                {"name": "status", "in": "query", "schema": {"enum": list(STATUSES)}},
-                {"name": "kind", "in": "query", "schema": {"enum": list(KINDS)}},
-                {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+                # Empty is no filter.
+                {"name": "status", "in": "query", "schema": {"enum": [*STATUSES, ""]}},
+                {"name": "kind", "in": "query", "schema": {"enum": [*KINDS, ""]}},
+                PAGE,
             ],
             "responses": {
-                "200": {"description": "A paginator of MailDelivery objects "
-                                       "(message `Mail deliveries`)"},
+                "200": envelope("Mail deliveries",
+                                paginator({"$ref": "#/components/schemas/MailDelivery"})),
                 "401": error_response("No valid access token"),
                 "403": error_response("Not an admin"),
                 "422": error_response("Unknown status or kind"),
