@@ -122,8 +122,8 @@ def test_hooks_fire_with_the_agreed_arguments(app):
 
 
 def test_invitations_default_on_and_file_failure_finishes_once(app):
-    res = upload(app, app.token, make_csv(people(2)))
-    finished_status(app, app.token, res.json["data"]["id"])
+    res = upload(app, app.admin_token, make_csv(people(2)))
+    finished_status(app, app.admin_token, res.json["data"]["id"])
     assert all(c["send_invitations"] for c in app.recorder.named("users_imported"))
     res = upload(app, app.token, b"Wrong,Header\n", send_invitations="0")
     failed_id = res.json["data"]["id"]

@@ -14,6 +14,7 @@ from vexpenses_core.redis_client import redis_key
 from . import commands, hookspecs, openapi, tasks
 from .interfaces import IUploadStorage
 from .progress import IProgressStore, RedisProgressStore
+from .quotas import ImportQuotas
 from .settings import read_settings
 from .storage import make_storage
 
@@ -31,6 +32,10 @@ def includeme(config):
                 lambda import_id: redis_key(registry, "csv_import", "progress", import_id),
                 registry.csv_import_options["progress_ttl"]),
             IProgressStore)
+        options = registry.csv_import_options
+        registry.csv_import_quotas = ImportQuotas(
+            registry.rate_limiter.limiter.storage, options["uploads_per_hour"],
+            options["rows_per_day"])
         config.include("vexpenses_csv_import.views")
         config.include("vexpenses_csv_import.pages")
 
@@ -47,7 +52,7 @@ def vexpenses_includeme(config):
 
 @hookimpl
 def vexpenses_tasks():
-    return [tasks.plan, tasks.process_chunk]
+    return [tasks.plan, tasks.process_chunk, tasks.remove_old_files]
 
 
 @hookimpl

@@ -102,6 +102,25 @@ def resume_import(args):
         env["closer"]()
 
 
+def remove_old_files(args):
+    from .services import ImportService
+
+    env = bootstrap_app(args.config_uri, require_plugin="csv_import")
+    request = env["request"]
+    removed = 0
+    try:
+        while True:
+            with request.tm:  # one transaction per batch of files
+                count = ImportService(request).remove_old_files()
+            removed += count
+            if count == 0:
+                break
+        print(f"removed the files of {removed} finished imports")
+        return 0
+    finally:
+        env["closer"]()
+
+
 def add_commands(subparsers):
     parser = subparsers.add_parser(
         "import",
@@ -130,3 +149,15 @@ def add_commands(subparsers):
     resume.add_argument("config_uri", metavar="CONFIG", help="ini file, e.g. production.ini")
     resume.add_argument("import_id", metavar="ID", type=int)
     resume.set_defaults(func=resume_import)
+
+    cleanup = subparsers.add_parser(
+        "import-cleanup",
+        help="(csv_import plugin) remove the files of imports finished longer ago than "
+        "vexpenses.csv_import.file_retention",
+        description="Remove from storage the uploaded files of imports that finished more "
+        "than vexpenses.csv_import.file_retention seconds ago. Uploads and finishing imports "
+        "already do this; run it from cron to keep to the retention when no one uploads. "
+        "Safe to run at any time.",
+    )
+    cleanup.add_argument("config_uri", metavar="CONFIG", help="ini file, e.g. production.ini")
+    cleanup.set_defaults(func=remove_old_files)

@@ -75,8 +75,11 @@ def vexpenses_users_imported(request, import_id, user_ids, send_invitations):
 
     :param user_ids: the new users' ids, a non-empty list of ints. They have
         no password (``password_hash`` is null).
-    :param send_invitations: ``True`` when the uploader asked for invitations
-        (the upload's ``send_invitations`` field; the default).
+    :param send_invitations: ``True`` when the upload asked for invitations
+        (its ``send_invitations`` field; the default) and may have them: an
+        admin's upload, a command-line import, or anyone's when
+        ``vexpenses.csv_import.invitations`` is ``everyone``. The import
+        decides, so a listener need not know who uploaded.
 
     In a worker, inside the transaction that inserts them: enqueue the
     invitations with ``request.enqueue`` so that they go only if the batch

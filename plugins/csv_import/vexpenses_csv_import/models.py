@@ -6,6 +6,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     ForeignKey,
+    Index,
     Integer,
     SmallInteger,
     String,
@@ -24,6 +25,7 @@ COUNT_NAMES = ("total", "processed", "imported", "rejected", "duplicates")
 
 class Import(Base):
     __tablename__ = "imports"
+    __table_args__ = (Index("ix_imports_file_removed_at", "file_removed_at", "finished_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     user_id: Mapped[int | None] = mapped_column(
@@ -56,6 +58,11 @@ class Import(Base):
         UTCDateTime, default=utcnow, onupdate=utcnow
     )
     deleted_at: Mapped[datetime.datetime | None] = mapped_column(UTCDateTime, default=None)
+    # When the file was removed from storage, its retention over.
+    file_removed_at: Mapped[datetime.datetime | None] = mapped_column(
+        UTCDateTime, default=None)
+    # Rows in import_errors, at most max_error_rows; the counts above stay exact.
+    error_rows: Mapped[int] = mapped_column(BigInteger, default=0)
 
     def counts(self):
         return {name: getattr(self, name) for name in COUNT_NAMES}

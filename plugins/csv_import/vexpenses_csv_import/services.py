@@ -8,6 +8,7 @@ batch of the last chunk finishes the import, exactly once.
 
 import csv
 import dataclasses
+import datetime
 import json
 import logging
 import os
@@ -44,8 +45,10 @@ DUPLICATE = {"email": ["The email has already been taken."]}
 BATCH_ATTEMPTS = 5
 # A cell that spreadsheet software would run as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-# Fields of a rejected row are kept for the report, cut to this length.
+# Fields of a rejected row are kept for the report, cut to this length,
+# and no more than ROW_KEEP characters of a row in all (an empty field counts 1).
 FIELD_KEEP = 1000
+ROW_KEEP = 4000
 
 
 def options(request):
@@ -82,18 +85,36 @@ class ImportService:
 
     # -- web side -------------------------------------------------------------
 
-    def create(self, fileobj, original_name, uploader_id, send_invitations=True):
-        """Store the file and create its import (status 0); planning is queued after commit."""
+    def create(self, fileobj, original_name, uploader_id, send_invitations=True,
+               requester=None):
+        """Store the file and create its import (status 0); planning is queued after commit.
+
+        ``requester`` is the user uploading through the API: unless an admin, the
+        quotas apply, and invitations only if ``invitations`` is ``everyone``.
+        Without one (the command, run by an operator), neither limit applies.
+        """
         from . import tasks
 
+        quotas = self.request.registry.csv_import_quotas
+        if requester is not None:
+            quotas.charge_upload(requester)
+            if not requester.is_admin and self.options["invitations"] != "everyone":
+                send_invitations = False
+        counter = LineCounter(fileobj)
         try:
-            stored = self.storage.save(fileobj, original_name)
+            stored = self.storage.save(counter, original_name)
         except TooLarge:
             limit = self.options["max_upload_bytes"]
             raise RequestTooLarge(f"The file may be at most {limit} bytes.") from None
-        if is_binary(stored.head, stored.has_nul):
+        try:
+            if is_binary(stored.head, stored.has_nul):
+                raise ValidationError(
+                    {"file": ["The file must be a CSV text file, not binary data."]})
+            if requester is not None:
+                quotas.charge_rows(requester, counter.rows())
+        except Exception:
             self.storage.delete(stored.path)
-            raise ValidationError({"file": ["The file must be a CSV text file, not binary data."]})
+            raise
         record = Import(
             user_id=uploader_id,
             name=stored.name,
@@ -107,6 +128,8 @@ class ImportService:
         self.db.add(record)
         self.db.flush()
         self.request.enqueue(tasks.plan, record.id)
+        # Each upload also clears out expired files: disk use cannot grow without it.
+        self.request.enqueue(tasks.remove_old_files)
         return record
 
     def visible(self, raw_id, user):
@@ -120,6 +143,26 @@ class ImportService:
                 or not (user.is_admin or record.user_id == user.id)):
             raise NotFound()
         return record
+
+    def remove_old_files(self, limit=500):
+        """Remove the files of up to ``limit`` imports that finished more than
+        ``file_retention`` seconds ago; return how many. Their rows, counts and
+        error rows stay, so the status and the error report still work."""
+        cutoff = utcnow() - datetime.timedelta(seconds=self.options["file_retention"])
+        rows = self.db.execute(
+            select(Import.id, Import.path)
+            .where(Import.file_removed_at.is_(None), Import.finished_at <= cutoff,
+                   Import.status.in_((FINISHED, FAILED)))
+            .order_by(Import.finished_at).limit(limit)
+        ).all()
+        for _, path in rows:
+            self.storage.delete(path)  # a file already gone is fine: delete is idempotent
+        if rows:
+            self.db.execute(
+                update(Import).where(Import.id.in_([import_id for import_id, _ in rows]))
+                .values(file_removed_at=utcnow())
+                .execution_options(synchronize_session=False))
+        return len(rows)
 
     def soft_delete(self, record):
         record.deleted_at = utcnow()
@@ -166,6 +209,8 @@ class ImportService:
             started_at=record.started_at,
             finished_at=record.finished_at,
             send_invitations=record.send_invitations,
+            error_rows=record.error_rows,
+            file_removed_at=record.file_removed_at,
             size=record.size,
             sha256=record.sha256,
             **counts,
@@ -259,10 +304,13 @@ class ImportService:
             self.request.enqueue(tasks.process_chunk, import_id, chunk.index)
 
     def _fail(self, record, message):
+        from . import tasks
+
         record.status = FAILED
         record.error = message
         record.finished_at = utcnow()
         self.db.flush()
+        self.request.enqueue(tasks.remove_old_files)
         self.hook.vexpenses_import_finished(
             request=self.request, import_id=record.id, uploader_id=record.user_id,
             status=FAILED, counts=record.counts(), send_invitations=record.send_invitations)
@@ -379,17 +427,39 @@ class ImportService:
                 UserService(self.request).users_changed()
         if rejected:
             rejected.sort(key=lambda row: row[0])
-            self.db.execute(insert(ImportRowError), [
-                {"import_id": import_id, "row_number": row_number, "kind": kind,
-                 "fields": json.dumps([f[:FIELD_KEEP] for f in fields or []],
-                                      ensure_ascii=False),
-                 "errors": json.dumps(problems, ensure_ascii=False)}
-                for row_number, kind, fields, problems in rejected
-            ])
+            keep = self._error_room(import_id, len(rejected))
+            if keep:
+                self.db.execute(insert(ImportRowError), [
+                    {"import_id": import_id, "row_number": row_number, "kind": kind,
+                     "fields": json.dumps(kept_fields(fields), ensure_ascii=False),
+                     "errors": json.dumps(problems, ensure_ascii=False)}
+                    for row_number, kind, fields, problems in rejected[:keep]
+                ])
         return user_ids, rejected
+
+    def _error_room(self, import_id, wanted):
+        """How many of ``wanted`` rejected rows this batch may store; counts them.
+
+        The import's ``error_rows`` is read and moved under the import row's
+        lock, held until the batch commits, so parallel chunks share the bound
+        exactly. Once it is reached, which is final, a plain read skips the lock.
+        """
+        limit = self.options["max_error_rows"]
+        stored = select(Import.error_rows).where(Import.id == import_id)
+        if self.db.scalar(stored) >= limit:
+            return 0
+        keep = min(wanted, max(limit - self.db.scalar(stored.with_for_update()), 0))
+        if keep:
+            self.db.execute(
+                update(Import).where(Import.id == import_id)
+                .values(error_rows=Import.error_rows + keep)
+                .execution_options(synchronize_session=False))
+        return keep
 
     def _chunk_done(self, import_id, uploader_id, invitations):
         """Count the chunk as done; the last one to commit finishes the import."""
+        from . import tasks
+
         self.db.execute(
             update(Import).where(Import.id == import_id)
             .values(chunks_done=Import.chunks_done + 1)
@@ -413,9 +483,12 @@ class ImportService:
             status, error = FAILED, "The file has a header but no data rows."
         elif counts["rejected"] or counts["duplicates"]:
             status = FAILED
+            limit = self.options["max_error_rows"]
+            listed = ("each rejected row" if counts["rejected"] + counts["duplicates"] <= limit
+                      else f"the first {limit} of them")
             error = (f"{counts['rejected']} rows were rejected and {counts['duplicates']} "
                      f"were duplicates; {counts['imported']} users were imported. "
-                     f"The error report lists each rejected row.")
+                     f"The error report lists {listed}.")
         finished = self.db.execute(
             update(Import).where(Import.id == import_id, Import.status == RUNNING)
             .values(status=status, error=error, finished_at=utcnow(),
@@ -424,6 +497,7 @@ class ImportService:
         if finished.rowcount != 1:
             return
         self._after_commit(self.progress.drop, import_id)
+        self.request.enqueue(tasks.remove_old_files)
         self.hook.vexpenses_import_finished(
             request=self.request, import_id=import_id, uploader_id=uploader_id,
             status=status, counts=counts, send_invitations=invitations)
@@ -442,6 +516,17 @@ class _ChunkJob:
     uploader_id: int | None
 
 
+def kept_fields(fields):
+    """A rejected row's fields as stored for the report: bounded, whatever the row."""
+    kept, room = [], ROW_KEEP
+    for field in fields or []:
+        if room <= 0:
+            break
+        kept.append(field[:min(FIELD_KEEP, room)])
+        room -= max(len(kept[-1]), 1)
+    return kept
+
+
 def _merge_summary(raw, rejected):
     summary = json.loads(raw)
     for _, kind, _, problems in rejected:
@@ -449,6 +534,32 @@ def _merge_summary(raw, rejected):
         for reason in reasons:
             summary[reason] = summary.get(reason, 0) + 1
     return json.dumps(summary, sort_keys=True)
+
+
+class LineCounter:
+    """A file object that counts the line ends read through it: LF, CRLF or a lone CR.
+
+    The csv module ends a record at any of them, so every line but the
+    header is counted as a row: at least as many as the import will read.
+    """
+
+    def __init__(self, fileobj):
+        self.fileobj = fileobj
+        self.ends = 0
+        self.last = b""
+
+    def read(self, size=-1):
+        block = self.fileobj.read(size)
+        if block:
+            self.ends += block.count(b"\n") + block.count(b"\r") - block.count(b"\r\n")
+            if self.last == b"\r" and block[:1] == b"\n":  # a CRLF across two blocks
+                self.ends -= 1
+            self.last = block[-1:]
+        return block
+
+    def rows(self):
+        lines = self.ends + (1 if self.last not in (b"", b"\n", b"\r") else 0)
+        return max(lines - 1, 0)
 
 
 class _TextSink:

@@ -57,7 +57,10 @@ class LocalUploadStorage:
         digest = hashlib.sha256()
         size, head, has_nul = 0, b"", False
         try:
-            with open(full + ".part", "wb") as out:
+            # Owner-only, whatever the umask: the file holds other people's data.
+            fd = os.open(full + ".part", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "wb") as out:
                 while block := fileobj.read(COPY_BLOCK):
                     size += len(block)
                     if size > self.max_bytes:

@@ -13,3 +13,8 @@ def plan(request, import_id):
 @task(name="csv_import.process_chunk")
 def process_chunk(request, import_id, chunk_index):
     ImportService(request).process_chunk(import_id, chunk_index)
+
+
+@task(name="csv_import.remove_old_files")
+def remove_old_files(request):
+    ImportService(request).remove_old_files()

@@ -24,7 +24,7 @@ def upload(request):
     service = ImportService(request)
     try:
         record = service.create(field.file, field.filename, request.identity.id,
-                                send_invitations)
+                                send_invitations, requester=request.identity)
     finally:
         field.file.close()  # webob's spooled copy of the part
     request.pm.hook.vexpenses_import_uploaded(request=request, import_id=record.id)
