@@ -157,7 +157,7 @@ def test_labels_fallback_and_precedence():
 def test_descriptions_use_only_the_redacted_payload():
     payload = {"user": {"id": 3, "email": "ana@example.com"}, "reset_url": REDACTED}
     assert describe("vexpenses_password_reset_requested", "x", payload) == (
-        "User 3 (ana@example.com) asked for a password reset link.")
+        "A password reset link was requested for User 3 (ana@example.com).")
     assert describe("vexpenses_invoice_paid", "Invoice paid",
                     {"invoice": {"type": "Invoice", "id": 9}, "amount": 10,
                      "card_token": REDACTED, "lines": [1, 2]}) == (

@@ -77,7 +77,9 @@ DESCRIPTIONS = {
         f"An already used refresh token of {_user(p)} came back; "
         f"session {_session(p)} was ended."
     ),
-    "vexpenses_password_reset_requested": lambda p: f"{_user(p)} asked for a password reset link.",
+    "vexpenses_password_reset_requested": lambda p: (
+        f"A password reset link was requested for {_user(p)}."
+    ),
     "vexpenses_password_reset_completed": lambda p: (
         f"{_user(p)} set a new password; {p.get('sessions_ended')} session(s) ended."
     ),

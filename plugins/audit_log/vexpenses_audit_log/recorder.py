@@ -13,6 +13,7 @@ import json
 import logging
 import uuid
 
+from vexpenses_core.accounts.validation import normalize_email
 from vexpenses_core.models import User
 
 from .labels import describe
@@ -35,7 +36,21 @@ CONFIGURATION_HOOKS = frozenset({
 
 # Whose row it is, where the acting user is not simply the authenticated one.
 NO_USER_HOOKS = frozenset({"vexpenses_login_failed"})  # nobody proved who they are
-SUBJECT_USER_HOOKS = frozenset({"vexpenses_user_logged_in"})  # the user who logged in
+# About one account, on routes that need no token (or in a task): the row is
+# that account's, even in a job, and never whoever sent a token along, so that
+# nobody's own log shows another person's address.
+SUBJECT_USER_HOOKS = frozenset({
+    "vexpenses_user_logged_in",
+    "vexpenses_user_registered",
+    "vexpenses_token_refreshed",
+    "vexpenses_refresh_reuse_detected",
+    "vexpenses_password_reset_requested",
+    "vexpenses_password_reset_completed",
+})
+
+# What a failed login stores instead of what was typed, when that is not an
+# address: people type their password into the e-mail field.
+NOT_AN_ADDRESS = "[not an e-mail address]"
 
 MAX_PAYLOAD_CHARS = 16_000  # fits MySQL TEXT (64 KiB) even at 4 bytes a character
 
@@ -52,12 +67,14 @@ def is_job(request):
 
 
 def acting_user_id(hook_name, request, kwargs):
-    if is_job(request) or hook_name in NO_USER_HOOKS:
+    if hook_name in NO_USER_HOOKS:
         return None
     subject = kwargs.get("user")
     subject_id = subject.id if isinstance(subject, User) else None
-    if hook_name in SUBJECT_USER_HOOKS and subject_id is not None:
+    if hook_name in SUBJECT_USER_HOOKS:
         return subject_id
+    if is_job(request):
+        return None
     # The authenticated user acted; on anonymous routes (register, refresh
     # with a refresh token, password reset) the user the hook names did.
     try:
@@ -89,7 +106,10 @@ class Recorder:
 
     def build(self, hook_name, request, kwargs, exception=None, now=None):
         redactor = self.redactor
-        payload = redactor.safe({k: v for k, v in kwargs.items() if k != "request"})
+        kwargs = {k: v for k, v in kwargs.items() if k != "request"}
+        if hook_name == "vexpenses_login_failed":
+            kwargs["email"] = normalize_email(kwargs.get("email")) or NOT_AN_ADDRESS
+        payload = redactor.safe(kwargs)
         label = self.labels(hook_name)
         description = describe(hook_name, label, payload)
         if exception is not None:
