@@ -36,6 +36,7 @@ def live(make_testapp):
 
 def request_link(live):
     live.post_json("/api/v1/user/forgot-password", {"email": "ana@example.com"})
+    live.app.registry.queue.drain()  # the link is made in a task
     link = live.links[-1]
     assert link.startswith(live.base_url + "/reset-password?")
     return link

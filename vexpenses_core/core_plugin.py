@@ -14,6 +14,13 @@ def vexpenses_add_commands(subparsers):
 
 
 @hookimpl
+def vexpenses_tasks():
+    from .accounts import tasks
+
+    return tasks.ALL
+
+
+@hookimpl
 def vexpenses_openapi(spec):
     spec["paths"]["/api/v1/openapi.json"] = {
         "get": {

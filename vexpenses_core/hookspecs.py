@@ -110,7 +110,7 @@ def vexpenses_app_created(registry):
     """
 
 
-# -- Accounts events (all in a request) --------------------------------------
+# -- Accounts events (in a request, except the reset link's: in a task) ------
 #
 # ``user`` is the ORM object, valid only during the call: to do work later,
 # enqueue a task with ``user.id``. No hook is ever given a password, a hash
@@ -184,14 +184,17 @@ def vexpenses_refresh_reuse_detected(request, user, session_id):
 
 @hookspec
 def vexpenses_password_reset_requested(request, user, reset_url):
-    """A user asked for a password reset link.
+    """Someone asked for a password reset link for ``user``'s address.
 
+    :param request: the request of the ``accounts.password_reset`` task.
+    :param user: the account; whoever asked proved nothing.
     :param reset_url: the link to the reset page, built from
         ``vexpenses.base_url``; it holds a secret token. Never log it.
 
-    Not called for unknown e-mails (the answer is the same either way).
-    In a request; the mailer plugin sends the link after commit.
-    Return ignored.
+    In a worker, in the task that forgot-password queues for every address
+    (so that the request does the same work whether or not it is known);
+    not called for unknown e-mails. The mailer plugin sends the link after
+    the task commits. Return ignored.
     """
 
 

@@ -416,6 +416,17 @@ class PasswordResetService:
         query = urlencode({"token": raw_token, "email": email})
         return f"{self.settings['vexpenses.base_url']}/reset-password?{query}"
 
+    def request_reset(self, email):
+        """``(user, reset_url)`` for the account with ``email``, or None when there is none.
+
+        Run in a task, never in the request: the answer to forgot-password
+        must not wait on whether the address has an account.
+        """
+        user = UserService(self.request).by_email(email)
+        if user is None:
+            return None
+        return user, self.create_token(user)
+
     def create_token(self, user):
         """A new reset link for ``user``; earlier unused links stop working."""
         now = utcnow()

@@ -16,6 +16,7 @@ from .services import (
     encode_cursor,
     user_dict,
 )
+from .tasks import password_reset
 from .validation import MAX_PASSWORD_LENGTH, MAX_TOKEN_LENGTH, Validator
 
 
@@ -149,13 +150,9 @@ def forgot_password(request):
     limiter = request.registry.rate_limiter
     limiter.hit("forgot_ip", request.client_addr or "-")
     limiter.hit("forgot_email", email)
-    user = UserService(request).by_email(email)
-    if user is not None:
-        url = PasswordResetService(request).create_token(user)
-        request.pm.hook.vexpenses_password_reset_requested(
-            request=request, user=user, reset_url=url
-        )
-    # The same answer whether or not the e-mail is known.
+    # Known or not, the same task is queued and the same answer given at
+    # once: neither the message nor the time tells whether it has an account.
+    request.enqueue(password_reset, email)
     return success(request, FORGOT_MESSAGE, None)
 
 

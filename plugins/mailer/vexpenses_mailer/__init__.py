@@ -37,7 +37,7 @@ def vexpenses_openapi(spec):
     openapi.add_paths(spec)
 
 
-# -- the core's accounts events (in a request) --------------------------------
+# -- the core's accounts events (in a request; the reset link's in a task) ----
 
 
 @hookimpl

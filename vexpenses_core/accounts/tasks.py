@@ -1,0 +1,21 @@
+"""The accounts' background tasks."""
+
+from ..tasks import task
+from .services import PasswordResetService
+
+
+@task(name="accounts.password_reset")
+def password_reset(request, email):
+    """Make a reset link for ``email``'s account, if it has one, and announce it.
+
+    forgot-password queues this for every address, known or not, so that
+    both answers do the same work and take the same time.
+    """
+    found = PasswordResetService(request).request_reset(email)
+    if found is not None:
+        user, url = found
+        request.pm.hook.vexpenses_password_reset_requested(
+            request=request, user=user, reset_url=url)
+
+
+ALL = [password_reset]
