@@ -313,9 +313,9 @@ def body_limit(view, info):
     """
     if info.exception_only:
         return view
-    limit = info.options.get("max_body_bytes") or info.registry.settings[
-        "vexpenses.max_body_bytes"
-    ]
+    default = info.registry.settings["vexpenses.max_body_bytes"]
+    limit = info.options.get("max_body_bytes") or default
+    _record_limit(info.registry, info.options, limit, default)
 
     def wrapper(context, request):
         length = request.content_length
@@ -334,9 +334,28 @@ def body_limit(view, info):
 body_limit.options = ("max_body_bytes",)
 
 
+def _record_limit(registry, options, limit, default):
+    """Note the largest body each route takes, for vexpenses_core.server.
+
+    As ``(with a token, without one)``: a request with no token can't pass a
+    view that needs a permission, so for it such a view takes no more than
+    the default.
+    """
+    route = options.get("route_name")
+    if route is None:
+        return
+    anonymous = limit if options.get("permission") is None else min(limit, default)
+    limits = registry.__dict__.setdefault("vexpenses_body_limits", {})
+    known = limits.get(route, (0, 0))
+    limits[route] = (max(known[0], limit), max(known[1], anonymous))
+
+
 def _close_spooled_body(request):
     # pyramid_retry copies a large body to a temporary file so that a retry
     # can read it again; once no retry will come, nothing else closes it.
+    # With one attempt (vexpenses_core.bodylimits) it made no copy.
+    if request.environ.get("retry.attempts", 1) == 1:
+        return
     if request.exception is None or not is_error_retryable(request, request.exception):
         body = request.environ.get("wsgi.input")
         if body is not None and hasattr(body, "close"):

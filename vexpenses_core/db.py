@@ -195,6 +195,8 @@ def includeme(config):
     settings = config.get_settings()
     settings["tm.manager_hook"] = "pyramid_tm.explicit_manager"
     settings.setdefault("retry.attempts", 3)
+    # A retry needs a copy of the body: none for a body that will get a 413.
+    settings.setdefault("retry.activate_hook", "vexpenses_core.bodylimits.retry_attempts")
     config.include("pyramid_tm")
     config.include("pyramid_retry")
 

@@ -247,8 +247,19 @@ ROUTES = [
 ]
 
 
+# The routes anyone may call take a few short fields. The most an honest
+# client sends is about 31 KB: register with a 1,024-character password and
+# its confirmation in 4-byte characters, written as JSON escapes (12 bytes
+# each). Anything larger is refused before it is read (vexpenses_core.server).
+SMALL_BODY_BYTES = 64 * 1024
+SMALL_BODIES = (register, authenticate, refresh_with_refresh_token, forgot_password,
+                recover_password)
+
+
 def includeme(config):
-    legacy_get_refresh = config.get_settings()["vexpenses.legacy_get_refresh"]
+    settings = config.get_settings()
+    legacy_get_refresh = settings["vexpenses.legacy_get_refresh"]
+    small = min(SMALL_BODY_BYTES, settings["vexpenses.max_body_bytes"])
     for name, path, views in ROUTES:
         route_name = f"accounts.{name}"
         config.add_route(route_name, f"/api/v1/user{path}")
@@ -256,4 +267,5 @@ def includeme(config):
             if view is refresh_with_access_token and not legacy_get_refresh:
                 continue  # GET then answers 405 with Allow: POST
             config.add_view(view, route_name=route_name, request_method=method,
-                            permission=permission, renderer="json")
+                            permission=permission, renderer="json",
+                            max_body_bytes=small if view in SMALL_BODIES else None)

@@ -1,0 +1,53 @@
+"""The largest body each path takes, known before the body is read.
+
+``body_limit`` (vexpenses_core.api) refuses a body over its view's limit,
+but only once the view is found, and two things read a body before that:
+the server (waitress buffers it whole) and pyramid_retry (it copies it, so
+that a retried request can read it again). Both ask here first, by path.
+"""
+
+from pyramid.interfaces import IRoutesMapper
+
+
+class RouteLimits:
+    """``limits(path, authorized)``: the largest body any route matching ``path`` takes.
+
+    ``authorized`` says whether the request carries an ``Authorization``
+    header; without one, a route whose views need a permission takes no
+    more than ``vexpenses.max_body_bytes``.
+    """
+
+    def __init__(self, registry):
+        self.mapper = registry.queryUtility(IRoutesMapper)
+        self.limits = getattr(registry, "vexpenses_body_limits", {})
+        self.default = registry.settings["vexpenses.max_body_bytes"]
+
+    def __call__(self, path, authorized):
+        which = 0 if authorized else 1
+        found = [self.limits.get(route.name, (self.default, self.default))[which]
+                 for route in self.mapper.get_routes() if route.match(path) is not None]
+        return max(found, default=self.default)
+
+
+def retry_attempts(request):
+    """pyramid_retry's ``activate_hook``: one attempt, so no copy, for some bodies.
+
+    - A body over its path's limit then gets a 413 without being read.
+    - A chunked body without a length is read by ``body_limit`` only up to
+      the limit, where the copy would read all of it.
+    - A body over ``vexpenses.max_body_bytes`` (an upload) is read only by
+      its view, after the token is checked, and is not written to disk a
+      second time. Such a request is not retried after a deadlock.
+
+    ``None`` keeps the configured attempts.
+    """
+    length = request.content_length
+    if length is None:
+        return 1 if "chunked" in request.headers.get("Transfer-Encoding", "").lower() else None
+    limits = getattr(request.registry, "vexpenses_route_limits", None)
+    if limits is None:
+        limits = request.registry.vexpenses_route_limits = RouteLimits(request.registry)
+    if length > min(limits.default,
+                    limits(request.path_info, "Authorization" in request.headers)):
+        return 1
+    return None
