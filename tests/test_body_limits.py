@@ -13,6 +13,7 @@ import select
 import socket
 import threading
 
+import paste.deploy
 import pytest
 import webob
 
@@ -172,8 +173,14 @@ def test_a_chunked_body_is_read_only_up_to_the_limit(app):
 
 
 @pytest.mark.parametrize("name", SHIPPED_INIS)
-def test_shipped_inis_run_the_limiting_server(name):
+def test_shipped_inis_run_the_limiting_server(name, monkeypatch):
     assert ini_server(name)["server:main"]["use"] == "call:vexpenses_core.server:serve_paste"
+    seen = {}
+    monkeypatch.setattr(server, "serve", lambda app, **kw: seen.update(app=app, **kw))
+    run = paste.deploy.loadserver(f"config:{ROOT / name}")  # as pserve does
+    run("the app")
+    assert seen["app"] == "the app" and seen["_server"] is server.create_server
+    assert int(seen["max_request_body_size"]) == ini_limit(name)
 
 
 @pytest.mark.parametrize("name", SHIPPED_INIS)

@@ -93,7 +93,14 @@ def create_server(app, registry=None, **kw):
     return server
 
 
-def serve_paste(app, global_conf, **kw):
-    """The PasteDeploy server runner (``use = call:vexpenses_core.server:serve_paste``)."""
-    serve(app, _server=create_server, **kw)
-    return 0
+def serve_paste(global_conf, **kw):
+    """The PasteDeploy server factory (``use = call:vexpenses_core.server:serve_paste``).
+
+    ``call:`` objects are factories: this returns what ``pserve`` runs the app with.
+    """
+
+    def run(app):
+        serve(app, _server=create_server, **kw)
+        return 0
+
+    return run
