@@ -172,12 +172,15 @@ def test_upload_input_errors(app):
     res = app.post_json("/api/v1/user/upload", {"file": "x"}, headers=auth(app.token),
                         status=422)
     assert res.json["status"] is False
-    for content_type, body in [("multipart/form-data", b"no boundary"),
-                               ("multipart/form-data; boundary=x", b"--x--\r\n"),
-                               ("text/csv", b"Nome,E-mail,Data de nascimento\n")]:
+    # A multipart body that is not one is the body's fault; no file is the file's.
+    for content_type, body, field in [("multipart/form-data", b"no boundary", "body"),
+                                      ("multipart/form-data; boundary=y", b"--x--\r\n", "body"),
+                                      ("multipart/form-data; boundary=x", b"--x--\r\n", "file"),
+                                      ("text/csv", b"Nome,E-mail,Data de nascimento\n",
+                                       "file")]:
         res = app.post("/api/v1/user/upload", body, status=422,
                        headers={**auth(app.token), "Content-Type": content_type})
-        assert list(res.json["errors"]) == ["file"]
+        assert list(res.json["errors"]) == [field]
     res = upload(app, app.token, make_csv(people(1)), filename="../../etc/pass\x00wd.csv")
     assert res.json["data"]["original_name"] == "passwd.csv"
     assert ".." not in res.json["data"]["path"]

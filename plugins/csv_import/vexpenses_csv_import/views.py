@@ -2,7 +2,7 @@
 
 from pyramid.response import FileIter, Response
 
-from vexpenses_core.api import ValidationError, form_fields, success
+from vexpenses_core.api import FORM_TYPES, ValidationError, form_fields, success
 
 from .services import UPLOAD_MESSAGE, ImportService
 
@@ -11,9 +11,7 @@ FALSE_WORDS = ("0", "false", "no", "off")
 
 
 def upload(request):
-    if request.content_type != "multipart/form-data":
-        raise ValidationError({"file": ["The body must be multipart/form-data with a file."]})
-    fields = form_fields(request)
+    fields = form_fields(request) if request.content_type in FORM_TYPES else {}
     field = fields.get("file")
     if field is None or field == "":
         raise ValidationError({"file": ["The file field is required."]})
