@@ -217,3 +217,21 @@ def test_the_migration_refuses_to_merge_accounts_and_names_them(fresh_url, envir
         emails = conn.execute(sa.text("SELECT email FROM users ORDER BY id")).scalars().all()
     assert emails[0] == "Ana@Bücher.de"
     registry.dbengine.dispose()
+
+
+# -- an anonymous caller can't make registration send mail without limit ---------
+
+
+def test_registrations_from_one_address_are_limited(make_testapp, redis_url):
+    app = make_testapp(**{"vexpenses.redis_url": redis_url,
+                          "vexpenses.ratelimit.register_ip": "2 per hour"})
+    register(app, "a@example.com")
+    register(app, "b@example.com")
+    register(app, "c@example.com", status=422, name="x")  # invalid: not counted, not hashed
+    res = register(app, "c@example.com", status=429)
+    assert int(res.headers["Retry-After"]) > 0
+    other = {"REMOTE_ADDR": "192.0.2.7"}
+    app.post_json("/api/v1/user/register", {
+        "name": "Some Person", "email": "c@example.com", "password": PASSWORD,
+        "password_confirmation": PASSWORD, "birth_date": "1990-01-01"},
+        extra_environ=other, status=201)

@@ -45,6 +45,7 @@ ENV_SETTINGS = {
     "vexpenses.ratelimit.login_free_failures": "VEXPENSES_RATELIMIT_LOGIN_FREE_FAILURES",
     "vexpenses.ratelimit.forgot_ip": "VEXPENSES_RATELIMIT_FORGOT_IP",
     "vexpenses.ratelimit.forgot_email": "VEXPENSES_RATELIMIT_FORGOT_EMAIL",
+    "vexpenses.ratelimit.register_ip": "VEXPENSES_RATELIMIT_REGISTER_IP",
 }
 
 DEFAULTS = {
@@ -82,6 +83,7 @@ DEFAULTS = {
     "vexpenses.ratelimit.login_free_failures": "3",
     "vexpenses.ratelimit.forgot_ip": "10 per hour",
     "vexpenses.ratelimit.forgot_email": "3 per hour",
+    "vexpenses.ratelimit.register_ip": "20 per hour",
 }
 
 JWT_ALGORITHMS = ("HS256", "RS256", "EdDSA")
@@ -164,7 +166,7 @@ def normalize_settings(settings, environ=None):
             "vexpenses.argon2.parallelism"
         )
     for name in ("ratelimit.login_ip", "ratelimit.login_account", "ratelimit.forgot_ip",
-                 "ratelimit.forgot_email"):
+                 "ratelimit.forgot_email", "ratelimit.register_ip"):
         _check_rate(f"vexpenses.{name}", result[f"vexpenses.{name}"])
     result["vexpenses.redis_url"] = result["vexpenses.redis_url"].strip()
     result["vexpenses.base_url"] = result["vexpenses.base_url"].rstrip("/")

@@ -91,6 +91,8 @@ def base_settings(database_url, plugins="", **overrides):
         "vexpenses.argon2.time_cost": "1",
         "vexpenses.argon2.memory_cost": "8192",
         "vexpenses.argon2.parallelism": "1",
+        # Tests register many users from one address; the limit's own tests lower it.
+        "vexpenses.ratelimit.register_ip": "10000 per minute",
     }
     settings.update(overrides)
     return settings

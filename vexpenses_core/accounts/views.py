@@ -28,6 +28,8 @@ def register(request):
     password = check.password()
     birth_date = check.birth_date()
     check.raise_if_any()
+    # Each registration hashes a password and mails a welcome: not for free.
+    request.registry.rate_limiter.hit("register_ip", request.client_addr or "-")
     user = UserService(request).register(name, email, password, birth_date)
     request.pm.hook.vexpenses_user_registered(request=request, user=user)
     return success(request, "Success on register user", user_dict(user), status=201)

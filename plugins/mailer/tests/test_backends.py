@@ -163,7 +163,7 @@ def test_the_embedded_default_writes_eml_files(make_testapp, tmp_path):
     parsed = [email.message_from_bytes(f.read_bytes(), policy=email.policy.default)
               for f in files]
     subjects = sorted(p["Subject"] for p in parsed)
-    assert subjects == ["Bem-vindo(a) ao vexpenses, Conceição Ãraújo",
+    assert subjects == ["Bem-vindo(a) ao vexpenses",
                         "Redefinição de senha do vexpenses"]
     reset = next(p for p in parsed if p["Subject"].startswith("Redefinição"))
     text = reset.get_body(("plain",)).get_content()
@@ -177,5 +177,5 @@ def test_console_backend_in_the_app(make_testapp, capsys):
     register(app, status=201)
     app.app.registry.queue.drain()
     out = capsys.readouterr().out
-    assert "Subject: Bem-vindo(a) ao vexpenses, Conceição Ãraújo" in out
+    assert "Subject: Bem-vindo(a) ao vexpenses\n" in out
     assert "Envelope-To: ana@example.com" in out

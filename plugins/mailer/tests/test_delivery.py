@@ -140,7 +140,7 @@ def test_a_name_can_never_inject_a_header(mail_app):
         assert len(message.message.get_all("To")) == 1
         assert len(message.message.get_all("Subject")) == 1
         assert "\n" not in message["Subject"] and "\r" not in message["Subject"]
-        assert message["Subject"].startswith("Welcome to vexpenses, ")
+        assert message["Subject"] == "Welcome to vexpenses"
         head = message.raw.split(b"\r\n\r\n")[0]
         for line in head.split(b"\r\n"):  # only our headers start a line
             assert not line.lower().startswith((b"bcc:", b"cc:")), line
