@@ -113,7 +113,7 @@ def add_paths(spec):
             name=field(minLength=3, maxLength=255), email=field(**EMAIL),
             password=field(**PASSWORD), password_confirmation=field(),
             birth_date=field(format="date")),
-        errors=[invalid], data=USER_REF)}
+        errors=[invalid, limited], data=USER_REF)}
     p["/api/v1/user/authenticate"] = {"post": operation(
         "Log in: access token, refresh token and user", 201, "Success on login user",
         request=body(email=field(**EMAIL), password=field(maxLength=1024, pattern=NOT_BLANK)),
