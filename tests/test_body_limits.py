@@ -16,6 +16,7 @@ import threading
 import paste.deploy
 import pytest
 import webob
+from waitress import wasyncore
 
 from vexpenses_core import server
 from vexpenses_core.accounts.views import SMALL_BODY_BYTES
@@ -41,11 +42,20 @@ def live(app):
     """The app behind vexpenses_core.server, with production.ini's server limit."""
     srv = server.create_server(app.app, host="127.0.0.1", port=0, threads=2,
                                max_request_body_size=ini_limit("production.ini"))
-    thread = threading.Thread(target=srv.run, daemon=True)
+    stop = threading.Event()
+
+    def run():  # srv.run() can't be stopped from outside without a race on its sockets
+        while not stop.is_set():
+            wasyncore.loop(timeout=0.05, map=srv._map, count=1)
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     yield srv.effective_port
-    srv.close()
+    stop.set()
     thread.join(5)
+    for channel in list(srv._map.values()):
+        channel.close()
+    srv.task_dispatcher.shutdown()
 
 
 def ini_server(name):
