@@ -113,6 +113,7 @@ def test_vexpenses_app_created_hook_runs_once_per_app(testapp):
 
 
 def test_accounts_includeme(config):
+    config.include("vexpenses_core.api")  # the views' body limits
     config.include("vexpenses_core.redis_client")
     config.include("vexpenses_core.accounts")
     config.commit()
@@ -127,6 +128,7 @@ def test_accounts_includeme(config):
 
 
 def test_accounts_includeme_twice_keeps_one_hasher(config):
+    config.include("vexpenses_core.api")  # the views' body limits
     config.include("vexpenses_core.redis_client")
     config.include("vexpenses_core.accounts")
     hasher = config.registry.password_hasher
