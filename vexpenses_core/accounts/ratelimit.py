@@ -56,7 +56,7 @@ class RateLimiter:
         self.enabled = settings["vexpenses.ratelimit.enabled"]
         self.limits = {
             name: parse(settings[f"vexpenses.ratelimit.{name}"])
-            for name in ("login_ip", "login_account", "forgot_ip", "forgot_email")
+            for name in ("login_ip", "login_account", "forgot_ip", "forgot_email", "register_ip")
         }
         self.free_failures = settings["vexpenses.ratelimit.login_free_failures"]
         self.prefix = settings["vexpenses.redis_prefix"]
