@@ -28,6 +28,16 @@ from .settings import ConfigurationError
 ADMIN = "role:admin"
 
 
+def session_limit(settings, created_at):
+    """The absolute end of a login that began at ``created_at``."""
+    return created_at + datetime.timedelta(days=settings["vexpenses.session_max_days"])
+
+
+def oldest_live_login(settings):
+    """Sessions created at or before this have reached their absolute limit."""
+    return utcnow() - datetime.timedelta(days=settings["vexpenses.session_max_days"])
+
+
 class Root:
     """Default context: what each principal may do on every route."""
 
@@ -101,7 +111,7 @@ class JWTSecurityPolicy:
         user, gen = cache.get(user_id, session_id)
         if user is not None:
             return identity.attach(request, user)
-        max_days = datetime.timedelta(days=request.registry.settings["vexpenses.session_max_days"])
+        settings = request.registry.settings
         row = request.dbsession.execute(
             select(User, AuthSession.expires_at, AuthSession.created_at)
             .join(AuthSession, AuthSession.user_id == User.id)
@@ -110,14 +120,14 @@ class JWTSecurityPolicy:
                 AuthSession.id == session_id,
                 AuthSession.revoked_at.is_(None),
                 AuthSession.expires_at > utcnow(),
-                AuthSession.created_at > utcnow() - max_days,
+                AuthSession.created_at > oldest_live_login(settings),
             )
         ).first()
         if row is None:
             return None
         user, expires_at, created_at = row
         # The cache drops the entry at the session's end, absolute limit included.
-        cache.put(user, min(expires_at, created_at + max_days), session_id, gen)
+        cache.put(user, min(expires_at, session_limit(settings, created_at)), session_id, gen)
         return user
 
     def authenticated_userid(self, request):

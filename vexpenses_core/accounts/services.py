@@ -24,6 +24,7 @@ from ..api import APIError, ValidationError
 from ..db import utcnow
 from ..models import AuthSession, PasswordReset, RefreshToken, User
 from ..paginator import PER_PAGE, offset_for
+from ..security import oldest_live_login, session_limit
 
 
 def sha256(value):
@@ -61,16 +62,6 @@ class InvalidCredentials(APIError):
 
 
 SESSION_TOO_OLD = "The login has reached its maximum lifetime; log in again."
-
-
-def session_limit(settings, created_at):
-    """The absolute end of a login that began at ``created_at``."""
-    return created_at + datetime.timedelta(days=settings["vexpenses.session_max_days"])
-
-
-def oldest_live_login(settings):
-    """Sessions created at or before this have reached their absolute limit."""
-    return utcnow() - datetime.timedelta(days=settings["vexpenses.session_max_days"])
 
 
 class InvalidRefreshToken(APIError):
