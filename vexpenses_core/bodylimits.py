@@ -6,7 +6,11 @@ the server (waitress buffers it whole) and pyramid_retry (it copies it, so
 that a retried request can read it again). Both ask here first, by path.
 """
 
+import functools
+
 from pyramid.interfaces import IRoutesMapper
+
+MAX_CACHED_PATH = 256
 
 
 class RouteLimits:
@@ -21,8 +25,17 @@ class RouteLimits:
         self.mapper = registry.queryUtility(IRoutesMapper)
         self.limits = getattr(registry, "vexpenses_body_limits", {})
         self.default = registry.settings["vexpenses.max_body_bytes"]
+        self._cached = functools.lru_cache(maxsize=1024)(self._lookup)
 
     def __call__(self, path, authorized):
+        # Asked for every request, GET /me included: a path seen before is not
+        # matched against every route again. Long paths (an attacker's) are
+        # matched but not kept, so the cache stays small.
+        if len(path) > MAX_CACHED_PATH:
+            return self._lookup(path, authorized)
+        return self._cached(path, authorized)
+
+    def _lookup(self, path, authorized):
         which = 0 if authorized else 1
         found = [self.limits.get(route.name, (self.default, self.default))[which]
                  for route in self.mapper.get_routes() if route.match(path) is not None]
