@@ -25,6 +25,7 @@ def includeme(config):
     settings = config.get_settings()
     settings.update(normalize_settings(settings))
 
+    config.include("pyramid_services")
     config.include(".api")
     config.include(".proxies")
     config.include(".plugins")
