@@ -132,3 +132,29 @@ def test_task_runs_in_its_own_transaction_and_rolls_back_on_error(testapp):
     request_id = run_task(registry, succeeding, (), {})
     assert request_id.startswith("task-")
     assert greeting_count(registry) == 1
+
+
+def test_task_and_command_requests_are_marked_as_jobs(testapp, monkeypatch):
+    from pyramid.request import Request
+
+    from vexpenses_core import scripting, task
+    from vexpenses_core.scripting import bootstrap_app, is_job
+    from vexpenses_core.tasks import make_task_request, run_task
+
+    registry = testapp.app.registry
+    seen = []
+
+    @task(name="test.mark")
+    def marked(request):
+        seen.append((is_job(request), request.environ["vexpenses.job"]))
+
+    run_task(registry, marked, (), {})
+    assert seen == [(True, "test.mark")]
+    assert is_job(make_task_request(registry))
+    assert not is_job(Request.blank("/"))  # as an HTTP request comes in
+    # A command's request: what pyramid.paster.bootstrap returns, marked.
+    monkeypatch.setattr(scripting, "setup_logging", lambda uri: None)
+    monkeypatch.setattr(scripting, "bootstrap", lambda uri: {
+        "request": Request.blank("/"), "registry": registry, "closer": lambda: None})
+    env = bootstrap_app("x.ini")
+    assert is_job(env["request"]) and env["request"].environ["vexpenses.job"] == "command"

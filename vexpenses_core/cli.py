@@ -2,40 +2,19 @@
 
 Subcommands come from the core and from every installed plugin through
 ``vexpenses_add_commands``; a command that needs the app loads CONFIG with
-:func:`bootstrap_app`.
+:func:`vexpenses_core.scripting.bootstrap_app`.
 """
 
 import argparse
 import logging
 import sys
 
-from pyramid.paster import bootstrap, setup_logging
-
 from .migrate import MigrationRefused
 from .plugins import build_plugin_manager, installed_plugins
+from .scripting import bootstrap_app
 from .settings import ConfigurationError
 
 log = logging.getLogger(__name__)
-
-
-def bootstrap_app(config_uri, require_plugin=None):
-    """Load CONFIG like ``pserve`` does and return its environment dict.
-
-    ``env["registry"]`` holds settings, the plugin manager and services;
-    ``env["request"]`` is a request for scripts, whose database work goes
-    inside ``with env["request"].tm:``; call ``env["closer"]()`` when done.
-    With ``require_plugin``, refuse to go on when that plugin is not enabled
-    in CONFIG.
-    """
-    setup_logging(config_uri)
-    env = bootstrap(config_uri)
-    if require_plugin and not env["registry"].pm.has_plugin(require_plugin):
-        env["closer"]()
-        raise ConfigurationError(
-            f"plugin {require_plugin!r} is not enabled in {config_uri}: "
-            f"add it to vexpenses.plugins"
-        )
-    return env
 
 
 def cmd_migrate(args):

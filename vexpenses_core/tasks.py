@@ -38,6 +38,7 @@ from transaction.interfaces import NoTransaction
 from .broker import make_broker
 from .db import is_retryable, new_transaction_manager, utcnow
 from .logging import request_id_var
+from .scripting import mark_job
 from .settings import ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -290,12 +291,17 @@ def _delete_outbox(conn, ids):
         conn.execute(delete(table).where(table.c.id.in_(ids[start:start + OUTBOX_BATCH])))
 
 
-def make_task_request(registry, request_id=None):
-    """A request for code running outside HTTP, with its own transaction."""
+def make_task_request(registry, request_id=None, job="task"):
+    """A request for code running outside HTTP, with its own transaction.
+
+    It is marked as the job ``job`` (the task's name), so that
+    :func:`vexpenses_core.scripting.is_job` is true for it.
+    """
     base_url = registry.settings["vexpenses.base_url"]
     request = Request.blank("/", base_url=base_url)
     request.registry = registry
     request.tm = new_transaction_manager()
+    mark_job(request, job)
     request.environ["vexpenses.request_id"] = request_id or f"task-{uuid.uuid4().hex}"
     return request
 
@@ -307,8 +313,10 @@ def run_task(registry, func, args, kwargs, request_id=None):
     transaction manager. Retried from the start on retryable DB errors.
     """
     request_id = request_id or request_id_var.get()  # set from the message's labels
+    spec = getattr(func, "vexpenses_task", None)
+    job = spec.name if spec is not None else "task"
     for attempt in range(1, DB_ATTEMPTS + 1):
-        request = make_task_request(registry, request_id)
+        request = make_task_request(registry, request_id, job)
         env = prepare(request=request, registry=registry)
         token = request_id_var.set(request.request_id)
         tm = request.tm

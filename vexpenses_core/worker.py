@@ -17,6 +17,7 @@ import time
 
 from taskiq.receiver import Receiver
 
+from .scripting import bootstrap_app
 from .settings import ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -29,8 +30,6 @@ STOP_GRACE_SECONDS = 30
 
 def run_supervisor(config_uri, count):
     """Start ``count`` worker processes and keep that many alive until signalled."""
-    from .cli import bootstrap_app
-
     if count < 1:
         raise ConfigurationError("--workers must be at least 1")
     # Fail here, once, with a clear message rather than in every child.
@@ -117,8 +116,6 @@ def _supervise(config_uri, count):
 
 def worker_main(config_uri, slot):
     """Entry point of one worker process."""
-    from .cli import bootstrap_app
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides
     # The supervisor migrated (when asked to) before starting us; N workers
     # racing to run the same migrations would trip over each other.

@@ -1,6 +1,6 @@
 from sqlalchemy import func, select
 
-from vexpenses_core.cli import bootstrap_app
+from vexpenses_core import bootstrap_app
 
 from .models import Greeting
 

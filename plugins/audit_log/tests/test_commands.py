@@ -14,6 +14,7 @@ from vexpenses_audit_log.commands import parse_age
 from vexpenses_audit_log.testing import stored_rows, write_records
 
 import vexpenses_core.cli
+import vexpenses_core.scripting
 from vexpenses_core.testing import JWT_SECRET, write_ini
 
 VEXPENSES = str(pathlib.Path(sys.executable).with_name("vexpenses"))
@@ -36,7 +37,7 @@ def audit(app, monkeypatch, tmp_path, capsys):
     for name, value in command_env(app.app.registry.settings).items():
         monkeypatch.setenv(name, value)
     # The command configures logging from the ini; the test runner keeps its own.
-    monkeypatch.setattr(vexpenses_core.cli, "setup_logging", lambda config_uri: None)
+    monkeypatch.setattr(vexpenses_core.scripting, "setup_logging", lambda config_uri: None)
     ini = str(write_ini(tmp_path))
 
     def run(action, *options):

@@ -6,7 +6,7 @@ import re
 import sys
 import uuid
 
-from vexpenses_core.cli import bootstrap_app
+from vexpenses_core.scripting import bootstrap_app
 
 from . import chain
 

@@ -5,7 +5,7 @@ import sys
 import time
 
 from vexpenses_core.api import APIError
-from vexpenses_core.cli import bootstrap_app
+from vexpenses_core.scripting import bootstrap_app
 
 from .models import FINISHED, PENDING, Import
 
