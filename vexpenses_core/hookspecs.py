@@ -7,6 +7,15 @@ it may take any subset of the parameters listed here.
 "In a request" means the hook is called while a Pyramid request is being
 handled, inside its transaction.  "In a worker" means it is called from a
 task, which has its own request-like environment and transaction.
+
+"Start-up" means while an app is being built: in the web process, in each
+worker process, in every ``vexpenses`` command that loads an ini file, and in
+a host app that includes ``vexpenses_core``.
+
+Each docstring is the hook's contract, and docs/hooks.md is generated from
+it: ``:param:`` for every parameter, ``:return:`` (without one, the hook
+returns nothing and its return value is ignored), and ``:runs:``, when and
+where it is called. firstresult is read from the decorator.
 """
 
 import pluggy
@@ -20,51 +29,66 @@ hookimpl = pluggy.HookimplMarker("vexpenses")
 
 @hookspec
 def vexpenses_addhooks(pm):
-    """Add a plugin's own hookspecs, so that other plugins can implement them.
+    """Add the plugin's own hookspecs, so that other plugins can implement them.
+
+    This is how ``csv_import`` announces its import events and how ``mailer``
+    listens to them without either importing the other.
 
     :param pm: the :class:`pluggy.PluginManager`; call
-        ``pm.add_hookspecs(my_hookspecs_module)``.
+        ``pm.add_hookspecs(your_hookspecs_module)``.
+    :runs: once per process, when the plugin manager is built: after every
+        enabled plugin is registered, before misspelt hookimpls are checked.
 
-    Called once when the plugin manager is built, after every enabled plugin
-    is registered and before misspelt hookimpls are checked. A plugin that
-    implements another plugin's hook, which may not be enabled, marks its
-    hookimpl ``@hookimpl(optionalhook=True)``. Return ignored.
+    A plugin that implements another plugin's hook, which may not be enabled,
+    marks its hookimpl ``@hookimpl(optionalhook=True)``, so that the
+    misspelling check lets it pass.
     """
 
 
 @hookspec
 def vexpenses_includeme(config):
-    """Register a plugin's routes, views, services and directives.
+    """Register the plugin's routes, views, services, request methods and
+    directives. Treat it like a Pyramid ``includeme``: only register things.
 
-    :param config: the :class:`pyramid.config.Configurator` of the app.
+    :param config: the app's :class:`pyramid.config.Configurator`.
+    :runs: once at start-up, in every process that builds the app. It runs
+        after the core has been included (database, Redis, task queue,
+        security, OpenAPI, accounts), and before tasks are registered.
 
-    Called once at start-up, in the web process and in every worker
-    process, after the core has been included.  Behave like a Pyramid
-    ``includeme``: only register things.  Return value is ignored.
+    The ``config`` belongs to ``vexpenses_core``. A relative dotted name such
+    as ``".views"`` would resolve against ``vexpenses_core``, not the plugin,
+    so pass absolute names to ``config.include`` and ``config.scan``.
     """
 
 
 @hookspec
 def vexpenses_tasks():
-    """Return the plugin's background tasks.
+    """Return the plugin's background tasks, so that the web process and the
+    workers know the same task names.
 
     :return: a list of functions decorated with :func:`vexpenses_core.task`.
-
-    Called once at start-up, in the web process and in every worker
-    process, so that both sides agree on task names.
+        Two tasks with the same name, from any plugins, stop start-up with
+        ``two tasks are named ...``.
+    :runs: once at start-up, in every process that builds the app, right
+        after ``vexpenses_includeme``.
     """
 
 
 @hookspec
 def vexpenses_migration_locations():
-    """Return folders of Alembic revisions that belong to this plugin.
+    """Return the folders that hold the plugin's Alembic revisions.
 
-    :return: a list of absolute paths.  The first revision of the plugin's
-        branch must set ``branch_labels`` to the plugin's short name and
-        ``depends_on`` the core revision it needs.
+    vexpenses has a single Alembic environment, and each plugin brings its
+    own branch.
 
-    Called by ``vexpenses migrate`` and by auto-migration at start-up, never
-    in a request.
+    :return: a list of absolute paths (strings, or objects that ``str()``
+        turns into paths). The first revision of the plugin's branch sets
+        ``branch_labels`` to the plugin's short name, and ``depends_on`` to
+        the core revision it needs, e.g. ``"core_0001"``.
+    :runs: whenever vexpenses builds its Alembic configuration: in
+        ``vexpenses migrate``, in auto-migration when the app is built, and
+        in ``vexpenses_core.migrate.alembic_config()`` when your own code or
+        tests call it. Never in a request.
     """
 
 
@@ -72,26 +96,45 @@ def vexpenses_migration_locations():
 def vexpenses_add_commands(subparsers):
     """Add subcommands to the ``vexpenses`` console script.
 
-    :param subparsers: the :mod:`argparse` sub-parsers object. Each parser
-        added must set a ``func`` default, a callable taking the parsed
-        ``args``.  A command that needs the app takes a ``config_uri``
-        argument and calls :func:`vexpenses_core.scripting.bootstrap_app`.
+    :param subparsers: the object returned by argparse's ``add_subparsers()``.
+        Each parser added must set a ``func`` default: a callable that takes
+        the parsed ``args`` and returns an exit code or ``None``.
+        A command that needs the app takes a ``config_uri``
+        argument and calls :func:`vexpenses_core.scripting.bootstrap_app`
+        with ``require_plugin="<name>"``, which makes the command refuse to
+        run when the plugin is not enabled in the given ini file.
+    :runs: when the console script starts, before any ini file is read,
+        after the core's ``migrate`` and ``worker`` commands. It runs for
+        every *installed* plugin, enabled or not, so that ``--help`` lists
+        every command: the plugin module is imported every time ``vexpenses``
+        runs, so keep its import cheap.
 
-    Called when the console script starts, for every *installed* plugin, so
-    that ``--help`` lists all commands; the command itself should refuse to
-    run when its plugin is not enabled in the given config.
+    A ``ConfigurationError`` raised by a command is printed as
+    ``vexpenses: configuration error: ...``, and the command exits with
+    status 2.
     """
 
 
 @hookspec
 def vexpenses_openapi(spec):
-    """Add the plugin's paths and components to the OpenAPI document.
+    """Add the plugin's paths and components to the OpenAPI 3.1 document
+    served at ``/api/v1/openapi.json``, which ``/api/v1/docs`` displays.
 
-    :param spec: a dict with the keys ``paths`` and ``components``
-        (``components`` holding ``schemas``).  Add to it; return ``None``.
-        Adding a path that already exists is an error at start-up.
+    :param spec: the document as a dict. Add to ``spec["paths"]`` and to
+        ``spec["components"]["schemas"]``. ``components`` also holds
+        ``securitySchemes``, with a ``bearer`` JWT scheme, and the
+        ``Failure`` schema of the error envelope;
+        ``vexpenses_core.openapi.error_response(description)`` returns a
+        response object that refers to ``Failure``.
+    :return: ``None``; change ``spec`` in place.
+    :runs: once at start-up, not in a request, in every process that builds
+        the app, after ``vexpenses_tasks``. The document is built then and
+        kept for the life of the process; each request gets a copy of it.
 
-    Called once at start-up, when the app is configured; not in a request.
+    ``spec["paths"]`` refuses a path that is already there, whether it is
+    assigned, ``update()``-d or ``setdefault()``-ed: two contributors cannot
+    define the same path. The clash stops start-up with a configuration
+    error that names the path (``two plugins define the OpenAPI path ...``).
     """
 
 
@@ -100,13 +143,22 @@ def vexpenses_openapi(spec):
 
 @hookspec
 def vexpenses_app_created(registry):
-    """The application is configured and ready to serve.
+    """The app is configured and ready. Use it to warm caches or check
+    external services at start-up.
 
-    :param registry: the Pyramid registry, with settings and services.
+    :param registry: the Pyramid registry. It holds ``settings``, ``pm``,
+        ``dbengine``, ``redis`` and ``queue``.
+    :runs: not in a request. It runs when vexpenses' own app factory (the
+        ``egg:vexpenses-core`` entry point) has built the app: in the web
+        process, in each worker process (once it has built its app, before
+        it takes tasks), in the ``vexpenses worker`` supervisor (which builds
+        the app once to check the configuration), and in every ``vexpenses``
+        command that loads an ini file.
 
-    Called once per process: in the web process when the WSGI app is
-    made, and in each worker process when it has bootstrapped.  Not in a
-    request.  Return value is ignored.
+    A process that builds several apps, such as a test run, calls this hook
+    once for each: make an implementation idempotent. A host app that uses
+    ``config.include("vexpenses_core")`` builds the app itself: it gets this
+    hook by finishing with ``vexpenses_core.make_wsgi_app(config)``.
     """
 
 
@@ -115,7 +167,8 @@ def vexpenses_app_created(registry):
 # ``user`` is the ORM object, valid only during the call: to do work later,
 # enqueue a task with ``user.id``. No hook is ever given a password, a hash
 # or a token, except ``vexpenses_password_reset_requested``'s reset URL,
-# which a plugin must treat as a secret.
+# which a plugin must treat as a secret. A hookimpl that raises fails the
+# request: the client gets a 500 and its transaction is rolled back.
 
 
 @hookspec
@@ -123,102 +176,166 @@ def vexpenses_user_registered(request, user):
     """A user registered through ``POST /api/v1/user/register``.
 
     :param request: the current request.
-    :param user: the new :class:`~vexpenses_core.models.User`, flushed (it
-        has an id) but not yet committed.
+    :param user: the new :class:`~vexpenses_core.models.User`. It has been
+        flushed, so it has an ``id``, but it is not committed yet.
+    :runs: in a request, inside its transaction, which commits after the
+        hook unless a hookimpl raises. Not called for users created in other
+        ways, such as ``vexpenses create-admin``.
 
-    In a request, inside its transaction: work that must happen only if the
-    registration commits goes through ``request.enqueue``. Return ignored.
+    Work that must happen only if the registration commits, such as the
+    welcome e-mail, goes through ``request.enqueue``.
     """
 
 
 @hookspec
 def vexpenses_user_logged_in(request, user, session_id):
-    """A user logged in and a login session was created.
+    """A user logged in with the right password, and a login session was created.
 
-    :param user: the user.
-    :param session_id: the new session's id (the ``sid`` claim).
-
-    In a request. Return ignored.
+    :param request: the current request.
+    :param user: the user who logged in.
+    :param session_id: the new login session's id, a 32-character hex
+        string. It is the ``sid`` claim of the access token, and the ``id``
+        that ``GET /api/v1/user/sessions`` lists.
+    :runs: in a request, inside its transaction, which commits (it holds the
+        new session, and a password rehash when one was needed).
     """
 
 
 @hookspec
 def vexpenses_login_failed(request, email):
-    """A login attempt failed: unknown e-mail, wrong password or no password set.
+    """A login attempt failed: the e-mail is unknown, the password is wrong,
+    or the user has no password yet (imported users).
 
-    :param email: the e-mail as given (normalised); never the password.
+    It is not called for attempts refused before the password is checked: a
+    422 for a missing field, or a 429 from the rate limits.
 
-    In a request whose transaction will be aborted: a plugin that must keep
-    a record writes it outside that transaction. Return ignored.
+    :param request: the current request.
+    :param email: the e-mail as given, normalised (trimmed, lower case). It
+        may belong to no user. The password is never passed.
+    :runs: in a request whose transaction is **aborted**: the answer is a
+        401. Rows written to ``request.dbsession`` are rolled back, and tasks
+        queued with ``request.enqueue`` are never sent.
+
+    A plugin that must keep a record writes it outside that transaction, for
+    example in Redis, in the log, or through a session of its own made from
+    ``request.registry.dbsession_factory()`` and committed by the plugin.
     """
 
 
 @hookspec
 def vexpenses_user_logged_out(request, user, session_id):
-    """A login session ended by logout or by revoking it.
+    """One or all of a user's login sessions were ended by the user.
 
-    :param session_id: the session ended, or ``None`` when every session of
-        the user was ended (logout-all).
+    :param request: the current request.
+    :param user: the user whose sessions ended.
+    :param session_id: the session that ended, or ``None`` when every session
+        of the user was ended at once.
+    :runs: in a request, inside its transaction, which commits. Called by
+        ``GET`` or ``POST /api/v1/user/logout``, with the current session;
+        ``DELETE /api/v1/user/sessions/{id}``, with the session revoked; and
+        ``POST /api/v1/user/logout-all``, with ``None``.
 
-    In a request. Return ignored.
+    Sessions ended by a password reset or by refresh-token reuse do not call
+    this hook: see ``vexpenses_password_reset_completed`` and
+    ``vexpenses_refresh_reuse_detected``.
     """
 
 
 @hookspec
 def vexpenses_token_refreshed(request, user, session_id):
-    """A new access token was issued for an existing session.
+    """A new access token was issued for an existing login session.
 
-    Called for both ``GET /refresh-token`` (access token) and ``POST
-    /refresh-token`` (refresh token rotation). In a request. Return ignored.
+    :param request: the current request.
+    :param user: the session's user.
+    :param session_id: the session the token belongs to.
+    :runs: in a request, inside its transaction, which commits. Called by
+        both ``GET /api/v1/user/refresh-token`` (a new access token, for a
+        valid access token) and ``POST /api/v1/user/refresh-token`` (refresh
+        token rotation).
+
+    This is the most frequent accounts event: a client refreshes about every
+    15 minutes. Keep it cheap.
     """
 
 
 @hookspec
 def vexpenses_refresh_reuse_detected(request, user, session_id):
-    """A refresh token that was already rotated came back: likely stolen.
+    """A refresh token that had already been rotated was presented again.
 
-    The session ``session_id`` and all its tokens have been revoked. In a
-    request, whose transaction commits (the answer is a 401). Return ignored.
+    Either the client has a bug, or someone copied the token: the core cannot
+    tell which one is the thief, so it ends that login.
+
+    :param request: the current request.
+    :param user: the session's user.
+    :param session_id: the session that was revoked. Its access tokens and
+        refresh tokens stopped working; the user's other sessions are
+        untouched.
+    :runs: in a request whose transaction **commits**, although the answer
+        is a 401: the revocation must stay. Work queued with
+        ``request.enqueue`` is therefore sent.
     """
 
 
 @hookspec
 def vexpenses_password_reset_requested(request, user, reset_url):
-    """Someone asked for a password reset link for ``user``'s address.
+    """Someone asked for a password reset link for this user's address,
+    through ``POST /api/v1/user/forgot-password``. The plugin that sends
+    e-mail delivers the link.
 
-    :param request: the request of the ``accounts.password_reset`` task.
-    :param user: the account; whoever asked proved nothing.
-    :param reset_url: the link to the reset page, built from
-        ``vexpenses.base_url``; it holds a secret token. Never log it.
-
-    In a worker, in the task that forgot-password queues for every address
-    (so that the request does the same work whether or not it is known);
-    not called for unknown e-mails. The mailer plugin sends the link after
-    the task commits. Return ignored.
+    :param request: the request of the ``accounts.password_reset`` task
+        (``request.dbsession``, ``request.enqueue``); no route, no client
+        address.
+    :param user: the account the address belongs to. Whoever asked proved
+        nothing: it need not be this user.
+    :param reset_url: the link to the reset page,
+        ``<vexpenses.base_url>/reset-password?token=...&email=...``. It holds
+        a secret token: never log it.
+    :runs: in a worker, in the ``accounts.password_reset`` task, inside the
+        task's transaction, which commits (it holds the new reset token).
+        forgot-password queues that task for every well-formed address and
+        answers at once, so the request does the same work, in the same time,
+        whether or not the address has an account. The task looks the
+        address up; for an unknown one it does nothing and this hook is not
+        called. ``request.enqueue`` works as in a view: the task sends after
+        the task's commit.
     """
 
 
 @hookspec
 def vexpenses_password_reset_completed(request, user, sessions_ended):
-    """A user set a new password with a reset link.
+    """A user set a new password with a reset link, through
+    ``POST /api/v1/user/recover-password``.
 
-    :param sessions_ended: how many login sessions were ended by it.
-
-    In a request. Return ignored.
+    :param request: the current request.
+    :param user: the user, who now has the new password.
+    :param sessions_ended: how many active login sessions the reset ended (an
+        integer, possibly 0).
+    :runs: in a request, inside its transaction, which commits.
     """
 
 
 @hookspec
 def vexpenses_profile_viewed(request, user):
-    """A user fetched their own profile (``GET /api/v1/user/me``). In a request."""
+    """A user fetched their own profile with ``GET /api/v1/user/me``.
+
+    :param request: the current request.
+    :param user: the authenticated user.
+    :return: nothing. The return value is ignored: the hook cannot change
+        the response.
+    :runs: in a request, inside its transaction, which commits.
+    """
 
 
 @hookspec
 def vexpenses_users_listed(request, user, filters):
-    """A user listed users (``GET /api/v1/user``).
+    """A user listed users with ``GET /api/v1/user``, by page or by cursor.
 
-    :param user: who listed.
-    :param filters: ``{"name": ..., "email": ...}``, ``None`` where unused.
-
-    In a request. Return ignored.
+    :param request: the current request.
+    :param user: who listed (the authenticated user), not a listed user.
+    :param filters: ``{"name": ..., "email": ...}``, the query's filters with
+        surrounding spaces removed, and ``None`` for a filter that was not
+        given or was blank.
+    :return: nothing. The return value is ignored: the hook cannot change
+        the response.
+    :runs: in a request, inside its transaction, which commits.
     """

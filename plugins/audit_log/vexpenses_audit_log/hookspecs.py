@@ -1,7 +1,8 @@
 """The hooks this plugin offers to others. Added with ``vexpenses_addhooks``.
 
 A plugin implementing one marks it ``@hookimpl(optionalhook=True)``: the
-audit log may not be enabled.
+audit log may not be enabled. docs/audit_log.md is generated from these
+docstrings (see ``vexpenses_core.hookspecs``).
 """
 
 from vexpenses_core import hookspec
@@ -15,9 +16,8 @@ def vexpenses_audit_labels():
         ``{"vexpenses_invoice_paid": "Invoice paid"}``. A hook without a label
         gets one made from its name ("Invoice paid" here too); the setting
         ``vexpenses.audit_log.labels`` wins over any hookimpl.
-
-    Called once at start-up, when the app is configured; not in a request.
-    Its own call is not recorded.
+    :runs: once at start-up, while the app is configured; not in a request.
+        Its own call is not recorded.
     """
 
 
@@ -29,7 +29,6 @@ def vexpenses_audit_pruned(request, deleted, cutoff, first_kept_id):
     :param deleted: how many rows were deleted (possibly 0).
     :param cutoff: the aware UTC datetime before which rows were deleted.
     :param first_kept_id: the id of the chain's first row from now on.
-
-    Called by the command, not in an HTTP request; the audit log records it
-    like any other hook call, as a job row. Return ignored.
+    :runs: in the command, not in an HTTP request; the audit log records it
+        like any other hook call, as a job's row.
     """

@@ -1,7 +1,8 @@
 """The mailer's own hooks, added through ``vexpenses_addhooks``.
 
 Another plugin implements them with ``@hookimpl(optionalhook=True)``, since
-the mailer may be disabled.
+the mailer may be disabled. docs/mailer.md is generated from these
+docstrings (see ``vexpenses_core.hookspecs``).
 """
 
 from vexpenses_core import hookspec
@@ -12,13 +13,15 @@ def vexpenses_mail_failed(request, message_id, to, kind, error):
     """An e-mail will not be delivered: the server refused it for good (a 5xx
     reply), its address is invalid, or temporary failures outlasted the retries.
 
-    :param message_id: the id of its row in ``mail_deliveries``.
+    :param request: the sending task's request.
+    :param message_id: the id of the e-mail's row in ``mail_deliveries``.
     :param to: the recipient's address.
     :param kind: ``welcome``, ``reset``, ``password_changed``, ``invitation``
         or ``import_finished``.
     :param error: the server's reply or the reason, e.g. ``550 5.1.1 no such
-        user``; never a link or a password.
-
-    In a worker, inside the sending task's transaction: rows written to
-    ``request.dbsession`` commit with the delivery record. Return ignored.
+        user`` or ``gave up after 5 attempts: 421 ...``; never a link or a
+        password.
+    :runs: in a worker, inside the sending task's transaction: rows written
+        to ``request.dbsession`` commit with the delivery record. A hookimpl
+        that raises is logged; the delivery record is kept.
     """
