@@ -18,14 +18,15 @@ def test_route_and_in_process_task(testapp):
     assert res.json["data"]["greeted_at"].endswith("Z")
 
 
-def test_in_process_task_keeps_the_request_id(testapp):
-    res = testapp.post_json("/api/v1/hello/greetings", {"name": "Ana"},
+def test_in_process_task_keeps_the_request_id(standin_app):
+    testapp = standin_app
+    res = testapp.post_json("/api/v1/standin/greetings", {"name": "Ana"},
                             headers={"X-Request-ID": "req-42"})
     assert testapp.app.registry.queue.drain(10)
     from vexpenses_core.redis_client import redis_key
 
     registry = testapp.app.registry
-    key = redis_key(registry, "hello", "request", res.json["data"]["id"])
+    key = redis_key(registry, "standin", "request", res.json["data"]["id"])
     assert registry.redis.get(key) == b"req-42"
 
 
@@ -54,8 +55,8 @@ def test_migration_created_plugin_table(testapp):
     assert pending_revisions(registry) == set()
 
 
-def test_app_created_hook_ran(testapp):
-    assert testapp.app.registry.hello_ready is True
+def test_app_created_hook_ran(standin_app):
+    assert standin_app.app.registry.standin_ready is True
 
 
 def test_openapi_includes_plugin_paths(testapp):

@@ -107,9 +107,9 @@ def test_vexpenses_migration_locations_hook_adds_plugin_branch(testapp):
     assert "vexpenses_hello" in locations
 
 
-def test_vexpenses_app_created_hook_runs_once_per_app(testapp):
-    """The hello plugin's vexpenses_app_created ran when the app was made."""
-    assert testapp.app.registry.hello_ready is True
+def test_vexpenses_app_created_hook_runs_once_per_app(standin_app):
+    """The stand-in plugin's vexpenses_app_created ran when the app was made."""
+    assert standin_app.app.registry.standin_ready is True
 
 
 def test_accounts_includeme(config):

@@ -42,8 +42,8 @@ def test_a_sent_task_leaves_no_row(make_testapp, redis_url):
 
 
 def test_an_aborted_request_leaves_no_row(make_testapp, redis_url):
-    app = make_testapp(**{"vexpenses.redis_url": redis_url})
-    app.post_json("/api/v1/hello/greetings", {"name": "Ana", "fail": True}, status=500)
+    app = make_testapp(**{"vexpenses.redis_url": redis_url, "vexpenses.plugins": "hello standin"})
+    app.post_json("/api/v1/standin/greetings", {"name": "Ana", "fail": True}, status=500)
     assert outbox(app.app.registry) == []
 
 

@@ -164,13 +164,13 @@ def test_host_app_includes_vexpenses_beside_its_own_routes(tmp_path, environ_cle
     from vexpenses_core import make_wsgi_app
 
     settings = {"vexpenses.database_url": f"sqlite:///{tmp_path}/host.db",
-                "vexpenses.plugins": "hello", "vexpenses.auto_migrate": "true"}
+                "vexpenses.plugins": "hello standin", "vexpenses.auto_migrate": "true"}
     with Configurator(settings=settings) as config:
         config.add_route("home", "/")
         config.add_view(lambda request: {"app": "host"}, route_name="home", renderer="json")
         config.include("vexpenses_core")
     app = webtest.TestApp(make_wsgi_app(config))
-    assert config.registry.hello_ready  # vexpenses_app_created fired
+    assert config.registry.standin_ready  # vexpenses_app_created fired
     assert app.get("/").json == {"app": "host"}
     assert app.post_json("/api/v1/hello/greetings", {"name": "Ana"}, status=201)
     config.registry.queue.close()

@@ -19,12 +19,14 @@ def greeting_count(registry):
         session.close()
 
 
-def test_request_that_raises_after_queueing_sends_no_task(testapp):
+def test_request_that_raises_after_queueing_sends_no_task(standin_app):
+    testapp = standin_app
     registry = testapp.app.registry
     sent = []
     original = registry.queue.send
     registry.queue.send = lambda *a, **kw: sent.append(a) or original(*a, **kw)
-    res = testapp.post_json("/api/v1/hello/greetings", {"name": "Ana", "fail": True}, status=500)
+    res = testapp.post_json("/api/v1/standin/greetings", {"name": "Ana", "fail": True},
+                            status=500)
     assert res.json == {"status": False, "message": "Server error.", "errors": "Server error."}
     assert "failing on purpose" not in res.text
     assert registry.queue.drain(5)

@@ -23,7 +23,8 @@ children = worker_pids
 def worker_app(make_testapp, redis_url, tmp_path):
     """A web app sending to Redis, and `vexpenses worker CONFIG --workers 2` consuming."""
     client = redis.Redis.from_url(redis_url)
-    testapp = make_testapp(**{"vexpenses.redis_url": redis_url})
+    testapp = make_testapp(**{"vexpenses.redis_url": redis_url,
+                              "vexpenses.plugins": "hello standin"})
     with run_workers(testapp.app.registry.settings, tmp_path, count=2) as proc:
         testapp.worker = proc
         testapp.redis_client = client
@@ -32,7 +33,7 @@ def worker_app(make_testapp, redis_url, tmp_path):
 
 
 def key(testapp, *parts):
-    return redis_key(testapp.app.registry, "hello", *parts)
+    return redis_key(testapp.app.registry, "standin", *parts)
 
 
 def greeting(testapp, greeting_id):
@@ -44,12 +45,13 @@ def greeting(testapp, greeting_id):
 
 
 def post_greeting(testapp, name, delay=0):
-    res = testapp.post_json("/api/v1/hello/greetings", {"name": name, "delay": delay}, status=201)
+    res = testapp.post_json("/api/v1/standin/greetings", {"name": name, "delay": delay},
+                            status=201)
     return res.json["data"]["id"]
 
 
 def test_worker_runs_task(worker_app):
-    res = worker_app.post_json("/api/v1/hello/greetings", {"name": "Ana"}, status=201,
+    res = worker_app.post_json("/api/v1/standin/greetings", {"name": "Ana"}, status=201,
                                headers={"X-Request-ID": "req-from-web"})
     greeting_id = res.json["data"]["id"]
     done = wait_for(lambda: greeting(worker_app, greeting_id).message, 30)

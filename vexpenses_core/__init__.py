@@ -8,11 +8,21 @@ import atexit
 
 from pyramid.config import Configurator
 
+# What a plugin needs, importable from the package root (see docs/writing-a-plugin.md).
+from .api import APIError, NotFound, ValidationError, json_body, success
+from .db import Base, UTCDateTime, utcnow
 from .hookspecs import hookimpl, hookspec
-from .settings import normalize_settings
+from .scripting import bootstrap_app
+from .settings import ConfigurationError, normalize_settings
 from .tasks import task
 
-__all__ = ["hookimpl", "hookspec", "includeme", "main", "make_app", "make_wsgi_app", "task"]
+__all__ = [
+    # plugin API
+    "APIError", "Base", "ConfigurationError", "NotFound", "UTCDateTime", "ValidationError",
+    "bootstrap_app", "hookimpl", "hookspec", "json_body", "success", "task", "utcnow",
+    # host apps
+    "includeme", "main", "make_app", "make_wsgi_app",
+]
 
 
 def includeme(config):

@@ -1,11 +1,13 @@
 """Alembic migrations for the core and every enabled plugin.
 
 There is one Alembic environment, in ``vexpenses_core/migrations``. Each
-plugin brings its own branch, labelled with its short name, through
-``vexpenses_migration_locations``. Upgrading applies the head of the
-``core`` branch and of every enabled plugin's branch; the revisions of
-installed but disabled plugins are still known, so that a database migrated
-while such a plugin was enabled keeps working after it is disabled.
+plugin brings its own branch, labelled with its short name: the revisions in
+the ``migrations/`` folder beside its module, and any folder it returns from
+``vexpenses_migration_locations`` (for an unusual layout). Upgrading applies
+the head of the ``core`` branch and of every enabled plugin's branch; the
+revisions of installed but disabled plugins are still known, so that a
+database migrated while such a plugin was enabled keeps working after it is
+disabled.
 """
 
 import logging
@@ -24,18 +26,23 @@ class MigrationRefused(Exception):
     """A migration will not run on this data; the message says what to fix first."""
 
 
-def _impl_locations(hookimpls):
-    found = {}
-    for impl in hookimpls:
-        paths = impl.function() or []
-        found[impl.plugin_name] = [str(path) for path in paths]
+def plugin_locations(pm):
+    """``{plugin name: [folders]}`` for each plugin of ``pm`` with migrations."""
+    from .plugins import plugin_folders
+
+    found = {name: [path] for name, path in plugin_folders(pm, "migrations").items()}
+    for impl in pm.hook.vexpenses_migration_locations.get_hookimpls():
+        known = found.setdefault(impl.plugin_name, [])
+        for path in impl.function() or []:
+            # The hook may name the conventional folder too: Alembic must see it once.
+            if os.path.realpath(path) not in map(os.path.realpath, known):
+                known.append(str(path))
     return found
 
 
 def enabled_branches(registry):
     """``{branch label: [folders]}`` for the core and each enabled plugin with migrations."""
-    hook = registry.pm.hook.vexpenses_migration_locations
-    return {"core": [CORE_VERSIONS], **_impl_locations(hook.get_hookimpls())}
+    return {"core": [CORE_VERSIONS], **plugin_locations(registry.pm)}
 
 
 def _installed_locations():
@@ -47,8 +54,7 @@ def _installed_locations():
     except ConfigurationError:  # a broken plugin that is not enabled must not block us
         log.warning("could not load every installed plugin to find its migrations")
         return []
-    hook = pm.hook.vexpenses_migration_locations
-    return [path for paths in _impl_locations(hook.get_hookimpls()).values() for path in paths]
+    return [path for paths in plugin_locations(pm).values() for path in paths]
 
 
 def alembic_config(registry):

@@ -6,6 +6,7 @@ Only the names listed in ``vexpenses.plugins`` are loaded.
 """
 
 import importlib.metadata
+import os
 
 import pluggy
 
@@ -77,6 +78,33 @@ def plugin_info(pm):
         hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
         result.append({"name": name, "project": project, "version": version, "hooks": hooks})
     return result
+
+
+def plugin_folder(pm, name, folder):
+    """The folder ``folder`` next to plugin ``name``'s module, or ``None``.
+
+    The convention that spares a plugin a hook: its ``migrations/``,
+    ``static/`` and ``templates/`` sit beside the module its entry point
+    names (the package's ``__init__.py``). The core's own folders are not
+    found this way.
+    """
+    if name in BUILTIN_PLUGINS:
+        return None
+    module_file = getattr(pm.get_plugin(name), "__file__", None)
+    if not module_file:
+        return None
+    path = os.path.join(os.path.dirname(os.path.abspath(module_file)), folder)
+    return path if os.path.isdir(path) else None
+
+
+def plugin_folders(pm, folder):
+    """``{plugin name: path}`` for every plugin in ``pm`` that has ``folder``."""
+    found = {}
+    for name, _plugin in pm.list_name_plugin():
+        path = plugin_folder(pm, name, folder)
+        if path is not None:
+            found[name] = path
+    return found
 
 
 def _version(dist_name):

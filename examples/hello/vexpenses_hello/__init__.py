@@ -1,10 +1,9 @@
 """An example third-party plugin, written only against vexpenses' public API.
 
 It greets people: ``POST /api/v1/hello/greetings`` stores a greeting and
-queues the ``hello.greet`` task, which a worker completes.
+queues the ``hello.greet`` task, which a worker completes. Its table's
+migrations are found in ``migrations/`` beside this file, with no hook.
 """
-
-from importlib.resources import files
 
 from vexpenses_core import hookimpl
 
@@ -22,11 +21,6 @@ def vexpenses_tasks():
 
 
 @hookimpl
-def vexpenses_migration_locations():
-    return [str(files(__name__) / "migrations")]
-
-
-@hookimpl
 def vexpenses_add_commands(subparsers):
     commands.add_commands(subparsers)
 
@@ -37,18 +31,11 @@ def vexpenses_openapi(spec):
         "post": {
             "summary": "Queue a greeting",
             "tags": ["hello"],
-            "requestBody": {
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["name"],
-                            "properties": {"name": {"type": "string"},
-                                           "delay": {"type": "number"}},
-                        }
-                    }
-                }
-            },
+            "requestBody": {"content": {"application/json": {"schema": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {"name": {"type": "string"}},
+            }}}},
             "responses": {"201": {"description": "Greeting queued"}},
         }
     }
@@ -61,8 +48,3 @@ def vexpenses_openapi(spec):
             "responses": {"200": {"description": "The greeting"}},
         }
     }
-
-
-@hookimpl
-def vexpenses_app_created(registry):
-    registry.hello_ready = True

@@ -3,7 +3,7 @@ import datetime
 from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from vexpenses_core.db import Base, UTCDateTime, utcnow
+from vexpenses_core import Base, UTCDateTime, utcnow
 
 
 class Greeting(Base):

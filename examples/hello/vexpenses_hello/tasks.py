@@ -4,5 +4,5 @@ from . import services
 
 
 @task(name="hello.greet")
-def greet(request, greeting_id, delay=0.0):
-    return services.greet(request, greeting_id, delay)
+def greet(request, greeting_id):
+    return services.greet(request.dbsession, greeting_id)

@@ -2,8 +2,6 @@ import pathlib
 
 import pytest
 
-from vexpenses_core.testing import *  # noqa: F403
-
 STANDIN = pathlib.Path(__file__).parent / "standin"
 
 

@@ -1,7 +1,6 @@
 import pytest
 from vexpenses_csv_import.testing import SMALL
 
-from vexpenses_core.testing import *  # noqa: F403
 from vexpenses_core.testing import make_user
 
 

@@ -2,7 +2,6 @@ import pytest
 from vexpenses_mailer.testing import SMTPSink, catch_failures
 
 from vexpenses_core import hookimpl, hookspec
-from vexpenses_core.testing import *  # noqa: F403
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ Create Date: 2026-11-29
 import sqlalchemy as sa
 from alembic import op
 
-from vexpenses_core.db import UTCDateTime
+from vexpenses_core import UTCDateTime
 
 revision = "hello_0001"
 down_revision = None

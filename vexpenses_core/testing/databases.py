@@ -1,0 +1,69 @@
+"""The backends each test runs on: SQLite and a fresh MariaDB database, and Redis."""
+
+import uuid
+
+import pytest
+import redis
+import sqlalchemy as sa
+
+from vexpenses_core import make_app
+from vexpenses_core.db import make_engine, metadata
+
+from .settings import MYSQL_URL, REDIS_URL, base_settings
+
+
+@pytest.fixture(scope="session")
+def mysql_database():
+    """A fresh MariaDB database for this test run, dropped afterwards."""
+    name = f"vexpenses_test_{uuid.uuid4().hex[:10]}"
+    server = make_engine(MYSQL_URL)
+    try:
+        with server.connect() as conn:
+            conn.exec_driver_sql(
+                f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+            )
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"MariaDB is not reachable at {MYSQL_URL}: start it (see README). {exc}")
+    yield f"{MYSQL_URL}/{name}?charset=utf8mb4"
+    with server.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+    server.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError as exc:
+        pytest.fail(f"Redis is not reachable at {REDIS_URL}: start it (see README). {exc}")
+    yield REDIS_URL
+    client.close()
+
+
+
+@pytest.fixture(scope="session", params=["sqlite", "mysql"])
+def database_url(request, tmp_path_factory):
+    """A database migrated for every installed plugin, once per backend per run.
+
+    Tests of several distributions share it in one run; each test app then
+    enables only the plugins it tests.
+    """
+    from vexpenses_core.plugins import installed_plugins
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite'}"
+    else:
+        url = request.getfixturevalue("mysql_database")
+    everything = " ".join(installed_plugins())
+    app = make_app(base_settings(url, everything, **{"vexpenses.auto_migrate": "true"}))
+    app.registry.queue.close()
+    app.registry.dbengine.dispose()
+    return url
+
+
+def clean_tables(engine):
+    with engine.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            if sa.inspect(conn).has_table(table.name):
+                conn.execute(table.delete())
