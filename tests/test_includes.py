@@ -6,6 +6,7 @@ from pyramid import testing
 from pyramid.interfaces import ISecurityPolicy
 from pyramid.scripting import prepare
 
+from vexpenses_core.accounts.interfaces import IPasswordHasher, IRateLimiter
 from vexpenses_core.settings import normalize_settings
 
 
@@ -120,8 +121,9 @@ def test_accounts_includeme(config):
     from pyramid.interfaces import IRoutesMapper
 
     registry = config.registry
-    assert registry.password_hasher.hash("x" * 8).startswith("$argon2id$")
-    assert registry.rate_limiter.enabled
+    hasher = config.find_service_factory(IPasswordHasher)(None, None)
+    assert hasher.hash("x" * 8).startswith("$argon2id$")
+    assert config.find_service_factory(IRateLimiter)(None, None).enabled
     mapper = registry.getUtility(IRoutesMapper)
     for name in ("accounts.register", "accounts.me", "accounts.list", "accounts.reset_page"):
         assert mapper.get_route(name) is not None
@@ -131,7 +133,8 @@ def test_accounts_includeme_twice_keeps_one_hasher(config):
     config.include("vexpenses_core.api")  # the views' body limits
     config.include("vexpenses_core.redis_client")
     config.include("vexpenses_core.accounts")
-    hasher = config.registry.password_hasher
     config.include("vexpenses_core.accounts")
     config.commit()
-    assert config.registry.password_hasher is hasher
+    # One per process: every lookup, in every request, gets the same object.
+    hasher = config.find_service_factory(IPasswordHasher)(None, None)
+    assert config.find_service_factory(IPasswordHasher)(None, None) is hasher

@@ -1,18 +1,24 @@
 """Users, login sessions, JWT access tokens, refresh, logout and password reset."""
 
+from .interfaces import IPasswordHasher, IRateLimiter
 from .passwords import PasswordHasher
 from .ratelimit import RateLimiter
 
 
 def includeme(config):
-    registry = config.registry
-    settings = registry.settings
-    if getattr(registry, "password_hasher", None) is None:
-        registry.password_hasher = PasswordHasher(
-            time_cost=settings["vexpenses.argon2.time_cost"],
-            memory_cost=settings["vexpenses.argon2.memory_cost"],
-            parallelism=settings["vexpenses.argon2.parallelism"],
-        )
-        registry.rate_limiter = RateLimiter(settings, registry.redis)
+    """Register the hasher, the limiter, the routes and the reset page.
+
+    The hasher and the limiter are one per process (the hasher keeps its
+    timing dummy, the limiter its store): each factory returns the same
+    object. A host app replaces either with its own register_service_factory.
+    """
+    config.include("pyramid_services")
+    settings = config.get_settings()
+    config.register_service(PasswordHasher(
+        time_cost=settings["vexpenses.argon2.time_cost"],
+        memory_cost=settings["vexpenses.argon2.memory_cost"],
+        parallelism=settings["vexpenses.argon2.parallelism"],
+    ), IPasswordHasher)
+    config.register_service(RateLimiter(settings, config.registry.redis), IRateLimiter)
     config.include(".views")
     config.include(".pages")

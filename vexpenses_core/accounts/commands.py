@@ -36,8 +36,8 @@ def create_admin(args):
         with request.tm:
             users = UserService(request)
             existing = users.by_email(email)
-            if existing is not None:  # promote; their password stays theirs
-                existing.is_admin = True
+            if existing is not None:
+                users.promote(existing)
                 print(f"{email} already exists (id {existing.id}); it is now an admin")
                 return 0
             password, confirmation = read_password()
@@ -45,8 +45,9 @@ def create_admin(args):
             password = check.password()
             if report(check):
                 return 2  # nothing written yet
+            # The same method as POST /register, hooks included (the mailer
+            # welcomes the new admin), without the per-address limit.
             user = users.register(name, email, password, None, is_admin=True)
-            request.pm.hook.vexpenses_user_registered(request=request, user=user)
             print(f"created admin {email} (id {user.id})")
     finally:
         env["closer"]()

@@ -7,8 +7,12 @@ older parameters.
 
 import argon2
 import bcrypt
+from zope.interface import implementer
+
+from .interfaces import IPasswordHasher
 
 
+@implementer(IPasswordHasher)
 class PasswordHasher:
     def __init__(self, time_cost=3, memory_cost=65536, parallelism=4):
         self.argon2 = argon2.PasswordHasher(

@@ -20,8 +20,10 @@ import time
 from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
+from zope.interface import implementer
 
 from ..api import APIError
+from .interfaces import IRateLimiter
 
 MAX_DELAY_SECONDS = 15 * 60
 
@@ -43,15 +45,19 @@ class RateLimited(APIError):
         )
 
 
+def limits_storage(settings):
+    """The ``limits`` store: Redis when configured, else this process's memory."""
+    url = settings["vexpenses.redis_url"]
+    if url:
+        prefix = settings["vexpenses.redis_prefix"] + "limits"
+        return storage_from_string(url, key_prefix=prefix)
+    return storage_from_string("memory://")
+
+
+@implementer(IRateLimiter)
 class RateLimiter:
     def __init__(self, settings, redis):
-        url = settings["vexpenses.redis_url"]
-        if url:
-            prefix = settings["vexpenses.redis_prefix"] + "limits"
-            storage = storage_from_string(url, key_prefix=prefix)
-        else:
-            storage = storage_from_string("memory://")
-        self.limiter = MovingWindowRateLimiter(storage)
+        self.limiter = MovingWindowRateLimiter(limits_storage(settings))
         self.redis = redis
         self.enabled = settings["vexpenses.ratelimit.enabled"]
         self.limits = {

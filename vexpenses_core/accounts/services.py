@@ -25,6 +25,7 @@ from ..db import utcnow
 from ..models import AuthSession, PasswordReset, RefreshToken, User
 from ..paginator import PER_PAGE, offset_for
 from ..security import oldest_live_login, session_limit
+from .interfaces import IPasswordHasher, IRateLimiter
 
 
 def sha256(value):
@@ -81,7 +82,7 @@ class UserService:
         self.request = request
         self.db = request.dbsession
         self.redis = request.redis
-        self.hasher = request.registry.password_hasher
+        self.hasher = request.find_service(IPasswordHasher)
 
     def by_id(self, user_id):
         return self.db.get(User, user_id)
@@ -89,7 +90,17 @@ class UserService:
     def by_email(self, email):
         return self.db.scalar(select(User).where(User.email == email))
 
+    def sign_up(self, name, email, password, birth_date):
+        """:meth:`register` for ``POST /register``: limited per client address.
+
+        Each registration hashes a password and mails a welcome: not for free.
+        """
+        self.request.find_service(IRateLimiter).hit(
+            "register_ip", self.request.client_addr or "-")
+        return self.register(name, email, password, birth_date)
+
     def register(self, name, email, password, birth_date, is_admin=False):
+        """Add a user and announce it (``vexpenses_user_registered``)."""
         if self.by_email(email) is not None:
             raise ValidationError({"email": ["The email has already been taken."]})
         user = User(
@@ -105,7 +116,32 @@ class UserService:
         except IntegrityError:  # the same e-mail registered at the same moment
             raise ValidationError({"email": ["The email has already been taken."]}) from None
         self.users_changed()
+        self.request.pm.hook.vexpenses_user_registered(request=self.request, user=user)
         return user
+
+    def promote(self, user):
+        """Make ``user`` an administrator; their password stays theirs."""
+        user.is_admin = True
+
+    def profile(self, user):
+        """``user``'s own profile, announced (``vexpenses_profile_viewed``)."""
+        self.request.pm.hook.vexpenses_profile_viewed(request=self.request, user=user)
+        return user
+
+    def search(self, viewer, filters, page=1, after=None):
+        """Users matching ``filters`` (name, email), announced as listed by ``viewer``.
+
+        ``(one page of users, the total)``; or, for the cursor walk from id
+        ``after``, ``(up to PER_PAGE + 1 users, None)``: the extra one tells
+        that more follow.
+        """
+        if after is None:
+            found = self.page(page, **filters)
+        else:
+            found = self.after(after, **filters, limit=PER_PAGE + 1), None
+        self.request.pm.hook.vexpenses_users_listed(
+            request=self.request, user=viewer, filters=filters)
+        return found
 
     def set_password(self, user, password):
         user.password_hash = self.hasher.hash(password)
@@ -222,8 +258,31 @@ class AuthService:
         self.request = request
         self.db = request.dbsession
         self.settings = request.registry.settings
-        self.hasher = request.registry.password_hasher
+        self.hasher = request.find_service(IPasswordHasher)
         self.security = request.registry.security
+
+    def login(self, email, password):
+        """Log in under the abuse limits and announce the outcome.
+
+        Returns ``(user, session, access token, expires_in, refresh token)``;
+        raises ``RateLimited`` or :class:`InvalidCredentials`. ``email`` is
+        the canonical address, so no spelling of it gets fresh attempts.
+        """
+        request = self.request
+        limiter = request.find_service(IRateLimiter)
+        limiter.hit("login_ip", request.client_addr or "-")
+        limiter.hit("login_account", email)
+        limiter.check_login_delay(email)
+        user = self.check_password(email, password)
+        if user is None:
+            limiter.login_failed(email)
+            request.pm.hook.vexpenses_login_failed(request=request, email=email)
+            raise InvalidCredentials()
+        limiter.login_succeeded(email)
+        session, token, expires_in, refresh = self.start_session(user)
+        request.pm.hook.vexpenses_user_logged_in(request=request, user=user,
+                                                 session_id=session.id)
+        return user, session, token, expires_in, refresh
 
     def check_password(self, email, password):
         """The user when ``password`` is right; rehashes when needed."""
@@ -293,14 +352,34 @@ class AuthService:
             raise InvalidRefreshToken("The session has ended.")
         return self._access_token(user.id, session, utcnow())
 
+    def refresh(self, user):
+        """``(access token, expires_in)`` for the request's own session, announced."""
+        session_id = self.current_session_id()
+        token, expires_in = self.access_token(user, session_id)
+        self.request.pm.hook.vexpenses_token_refreshed(
+            request=self.request, user=user, session_id=session_id)
+        return token, expires_in
+
     def rotate(self, raw_token):
-        """Exchange a refresh token for new tokens.
+        """Exchange a refresh token for new tokens, and announce it.
 
         Returns ``(user, session, access token, expires_in, refresh token)``.
         A token that was already rotated is reuse: the whole session is
         revoked and :class:`RefreshReuse` is returned *not raised*, so that
         the revocation is committed.
         """
+        result = self._rotate(raw_token)
+        hook = self.request.pm.hook
+        if isinstance(result, RefreshReuse):
+            hook.vexpenses_refresh_reuse_detected(
+                request=self.request, user=result.user, session_id=result.session.id)
+        else:
+            user, session = result[:2]
+            hook.vexpenses_token_refreshed(request=self.request, user=user,
+                                           session_id=session.id)
+        return result
+
+    def _rotate(self, raw_token):
         if not isinstance(raw_token, str) or not raw_token or len(raw_token) > 200:
             raise InvalidRefreshToken()
         now = utcnow()
@@ -347,6 +426,29 @@ class AuthService:
         if session.revoked_at is None:
             session.revoked_at = utcnow()
             session.revoked_reason = reason
+
+    def logout(self, user):
+        """End the request's own session, and announce it."""
+        session_id = self.current_session_id()
+        self.revoke_by_id(user, session_id, "logout")
+        self._logged_out(user, session_id)
+
+    def logout_all(self, user):
+        """End every session of ``user``, announced; returns how many were active."""
+        count = self.revoke_all(user)
+        self._logged_out(user, None)
+        return count
+
+    def end_session(self, user, session_id):
+        """End one of ``user``'s live sessions, announced; ``None`` if there is no such one."""
+        session = self.revoke_by_id(user, session_id, "revoked")
+        if session is not None:
+            self._logged_out(user, session_id)
+        return session
+
+    def _logged_out(self, user, session_id):
+        self.request.pm.hook.vexpenses_user_logged_out(
+            request=self.request, user=user, session_id=session_id)
 
     def revoke_by_id(self, user, session_id, reason="logout"):
         """End one of ``user``'s live sessions; ``None`` if there is no such live session."""
@@ -408,7 +510,8 @@ class PasswordResetService:
         return f"{self.settings['vexpenses.base_url']}/reset-password?{query}"
 
     def request_reset(self, email):
-        """``(user, reset_url)`` for the account with ``email``, or None when there is none.
+        """``(user, reset_url)`` for the account with ``email``, announced; None when
+        there is none.
 
         Run in a task, never in the request: the answer to forgot-password
         must not wait on whether the address has an account.
@@ -416,7 +519,10 @@ class PasswordResetService:
         user = UserService(self.request).by_email(email)
         if user is None:
             return None
-        return user, self.create_token(user)
+        url = self.create_token(user)
+        self.request.pm.hook.vexpenses_password_reset_requested(
+            request=self.request, user=user, reset_url=url)
+        return user, url
 
     def create_token(self, user):
         """A new reset link for ``user``; earlier unused links stop working."""
@@ -456,4 +562,26 @@ class PasswordResetService:
         if reset.expires_at <= utcnow():
             raise ValidationError({"token": [RESET_EXPIRED]})
         reset.used_at = utcnow()
+        return user
+
+    def limit_requests(self, email):
+        """Count a forgot-password request against the client's address and ``email``."""
+        limiter = self.request.find_service(IRateLimiter)
+        limiter.hit("forgot_ip", self.request.client_addr or "-")
+        limiter.hit("forgot_email", email)
+
+    def complete(self, email, raw_token, password):
+        """Set a new password with a reset link, and announce it.
+
+        Uses the link up, ends every session of the user and clears their
+        failed logins (a fresh start). Returns the user; 422 when the link
+        can't be used.
+        """
+        request = self.request
+        user = self.consume(email, raw_token)
+        UserService(request).set_password(user, password)
+        ended = AuthService(request).revoke_all(user, "password_reset")
+        request.find_service(IRateLimiter).login_succeeded(user.email)
+        request.pm.hook.vexpenses_password_reset_completed(
+            request=request, user=user, sessions_ended=ended)
         return user

@@ -11,11 +11,7 @@ def password_reset(request, email):
     forgot-password queues this for every address, known or not, so that
     both answers do the same work and take the same time.
     """
-    found = PasswordResetService(request).request_reset(email)
-    if found is not None:
-        user, url = found
-        request.pm.hook.vexpenses_password_reset_requested(
-            request=request, user=user, reset_url=url)
+    PasswordResetService(request).request_reset(email)
 
 
 ALL = [password_reset]

@@ -1,14 +1,13 @@
 """The accounts API under /api/v1/user, as API.md describes it.
 
-Each view validates, calls a service, fires the hook and answers in the
-envelope.
+Each view validates, calls one service method (which does the work and
+fires the hooks) and answers in the envelope.
 """
 
 from ..api import NotFound, ValidationError, failure, json_body, success
 from ..paginator import PER_PAGE, Paginator, page_number
 from .services import (
     AuthService,
-    InvalidCredentials,
     PasswordResetService,
     RefreshReuse,
     UserService,
@@ -28,10 +27,7 @@ def register(request):
     password = check.password()
     birth_date = check.birth_date()
     check.raise_if_any()
-    # Each registration hashes a password and mails a welcome: not for free.
-    request.registry.rate_limiter.hit("register_ip", request.client_addr or "-")
-    user = UserService(request).register(name, email, password, birth_date)
-    request.pm.hook.vexpenses_user_registered(request=request, user=user)
+    user = UserService(request).sign_up(name, email, password, birth_date)
     return success(request, "Success on register user", user_dict(user), status=201)
 
 
@@ -44,20 +40,7 @@ def authenticate(request):
     email = check.email()
     password = check.bounded("password", MAX_PASSWORD_LENGTH)
     check.raise_if_any()
-    limiter = request.registry.rate_limiter
-    limiter.hit("login_ip", request.client_addr or "-")
-    limiter.hit("login_account", email)
-    limiter.check_login_delay(email)
-
-    auth = AuthService(request)
-    user = auth.check_password(email, password)
-    if user is None:
-        limiter.login_failed(email)
-        request.pm.hook.vexpenses_login_failed(request=request, email=email)
-        raise InvalidCredentials()
-    limiter.login_succeeded(email)
-    session, token, expires_in, refresh = auth.start_session(user)
-    request.pm.hook.vexpenses_user_logged_in(request=request, user=user, session_id=session.id)
+    user, _, token, expires_in, refresh = AuthService(request).login(email, password)
     data = {
         "token": token,
         "token_type": "bearer",
@@ -70,11 +53,7 @@ def authenticate(request):
 
 def refresh_with_access_token(request):
     """GET /refresh-token: the original app's refresh, with a valid access token."""
-    user = request.identity
-    auth = AuthService(request)
-    session_id = auth.current_session_id()
-    token, expires_in = auth.access_token(user, session_id)
-    request.pm.hook.vexpenses_token_refreshed(request=request, user=user, session_id=session_id)
+    token, expires_in = AuthService(request).refresh(request.identity)
     return success(request, "Success on refresh user",
                    {"token": token, "expires_in": expires_in}, status=201)
 
@@ -84,32 +63,22 @@ def refresh_with_refresh_token(request):
     body = json_body(request)
     result = AuthService(request).rotate(body.get("refresh_token"))
     if isinstance(result, RefreshReuse):
-        request.pm.hook.vexpenses_refresh_reuse_detected(
-            request=request, user=result.user, session_id=result.session.id
-        )
         # Returned, not raised: the session's revocation must be committed.
         return failure(request, 401, "Unauthenticated.",
                        "This refresh token was already used; the session has been ended.")
-    user, session, token, expires_in, refresh = result
-    request.pm.hook.vexpenses_token_refreshed(request=request, user=user, session_id=session.id)
+    _, _, token, expires_in, refresh = result
     data = {"token": token, "token_type": "bearer", "expires_in": expires_in,
             "refresh_token": refresh}
     return success(request, "Success on refresh user", data, status=201)
 
 
 def logout(request):
-    user = request.identity
-    auth = AuthService(request)
-    session_id = auth.current_session_id()
-    auth.revoke_by_id(user, session_id, "logout")
-    request.pm.hook.vexpenses_user_logged_out(request=request, user=user, session_id=session_id)
+    AuthService(request).logout(request.identity)
     return success(request, "Success on logout user", None, status=201)
 
 
 def logout_all(request):
-    user = request.identity
-    count = AuthService(request).revoke_all(user)
-    request.pm.hook.vexpenses_user_logged_out(request=request, user=user, session_id=None)
+    count = AuthService(request).logout_all(request.identity)
     return success(request, "Success on logout user from every session",
                    {"sessions_ended": count}, status=201)
 
@@ -133,11 +102,9 @@ def list_sessions(request):
 
 
 def revoke_session(request):
-    user = request.identity
     session_id = request.matchdict["session_id"]
-    if AuthService(request).revoke_by_id(user, session_id, "revoked") is None:
+    if AuthService(request).end_session(request.identity, session_id) is None:
         raise NotFound()
-    request.pm.hook.vexpenses_user_logged_out(request=request, user=user, session_id=session_id)
     return success(request, "Success on revoke session", None)
 
 
@@ -149,9 +116,7 @@ def forgot_password(request):
     check = Validator(body)
     email = check.email()
     check.raise_if_any()
-    limiter = request.registry.rate_limiter
-    limiter.hit("forgot_ip", request.client_addr or "-")
-    limiter.hit("forgot_email", email)
+    PasswordResetService(request).limit_requests(email)
     # Known or not, the same task is queued and the same answer given at
     # once: neither the message nor the time tells whether it has an account.
     request.enqueue(password_reset, email)
@@ -167,37 +132,28 @@ def recover_password(request):
     email = check.email()
     password = check.password()
     check.raise_if_any()
-    user = PasswordResetService(request).consume(email, token)
-    UserService(request).set_password(user, password)
-    ended = AuthService(request).revoke_all(user, "password_reset")
-    request.registry.rate_limiter.login_succeeded(user.email)  # a fresh start
-    request.pm.hook.vexpenses_password_reset_completed(
-        request=request, user=user, sessions_ended=ended
-    )
+    PasswordResetService(request).complete(email, token, password)
     return success(request, "Password reset successfully", None)
 
 
 def me(request):
-    user = request.identity
-    request.pm.hook.vexpenses_profile_viewed(request=request, user=user)
+    user = UserService(request).profile(request.identity)
     return success(request, "Success on get user", user_dict(user))
 
 
 def list_users(request):
-    name = _filter(request, "name")
-    email = _filter(request, "email")
+    filters = {"name": _filter(request, "name"), "email": _filter(request, "email")}
     users = UserService(request)
-    filters = {"name": name, "email": email}
     if "cursor" in request.GET:
-        data = _cursor_page(request, users, filters)
+        cursor = request.GET["cursor"]
+        after = decode_cursor(cursor) if cursor else 0
+        items, _ = users.search(request.identity, filters, after=after)
+        data = _cursor_page(request, items, filters)
     else:
         page = page_number(request)
-        items, total = users.page(page, name, email)
+        items, total = users.search(request.identity, filters, page=page)
         data = Paginator(request, [user_dict(u) for u in items], total, page,
                          filters=filters).to_dict()
-    request.pm.hook.vexpenses_users_listed(
-        request=request, user=request.identity, filters=filters
-    )
     return success(request, "Success on get users", data)
 
 
@@ -211,11 +167,8 @@ def _filter(request, name):
     return value.strip()
 
 
-def _cursor_page(request, users, filters):
+def _cursor_page(request, items, filters):
     """Laravel's CursorPaginator shape: data, next_cursor, next_page_url, ..."""
-    cursor = request.GET["cursor"]
-    after = decode_cursor(cursor) if cursor else 0
-    items = users.after(after, **filters, limit=PER_PAGE + 1)
     more = len(items) > PER_PAGE
     items = items[: PER_PAGE]
     next_cursor = encode_cursor(items[-1].id) if more else None

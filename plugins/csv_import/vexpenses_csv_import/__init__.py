@@ -9,6 +9,7 @@ runs an import from the command line.
 from importlib.resources import files
 
 from vexpenses_core import hookimpl
+from vexpenses_core.accounts.ratelimit import limits_storage
 from vexpenses_core.redis_client import redis_key
 
 from . import commands, hookspecs, openapi, tasks
@@ -20,21 +21,27 @@ from .storage import make_storage
 
 
 def includeme(config):
-    """Register settings, storage, progress, routes and the page. Safe to include twice."""
+    """Register settings, storage, progress, routes and the page. Safe to include twice.
+
+    The storage and the progress store are services, one per process; a
+    host app replaces either with ``config.register_service_factory``.
+    """
+    config.include("pyramid_services")
     registry = config.registry
     if getattr(registry, "csv_import_options", None) is None:
         registry.csv_import_options = read_settings(registry.settings)
-        registry.registerUtility(
-            make_storage(registry.settings, registry.csv_import_options), IUploadStorage)
-        registry.registerUtility(
+        options = registry.csv_import_options
+        config.register_service(make_storage(registry.settings, options), IUploadStorage)
+        config.register_service(
             RedisProgressStore(
                 registry.redis,
                 lambda import_id: redis_key(registry, "csv_import", "progress", import_id),
-                registry.csv_import_options["progress_ttl"]),
+                options["progress_ttl"]),
             IProgressStore)
-        options = registry.csv_import_options
+        # Counted in a store of their own, like the core's limits: they must
+        # not depend on which rate limiter a host app puts in place.
         registry.csv_import_quotas = ImportQuotas(
-            registry.rate_limiter.limiter.storage, options["uploads_per_hour"],
+            limits_storage(registry.settings), options["uploads_per_hour"],
             options["rows_per_day"])
         config.include("vexpenses_csv_import.views")
         config.include("vexpenses_csv_import.pages")

@@ -79,8 +79,8 @@ class ImportService:
         self.request = request
         self.db = request.dbsession
         self.options = options(request)
-        self.storage = request.registry.getUtility(IUploadStorage)
-        self.progress = request.registry.getUtility(IProgressStore)
+        self.storage = request.find_service(IUploadStorage)
+        self.progress = request.find_service(IProgressStore)
         self.hook = request.pm.hook
 
     # -- web side -------------------------------------------------------------
