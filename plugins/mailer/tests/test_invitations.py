@@ -4,8 +4,10 @@ import datetime
 import urllib.parse
 
 import pytest
+from pyramid.scripting import prepare
 from sqlalchemy import event, select
 from vexpenses_mailer import tasks
+from vexpenses_mailer.interfaces import IMailBackend
 from vexpenses_mailer.models import MailDelivery
 from vexpenses_mailer.testing import html_links, links
 
@@ -139,7 +141,9 @@ def test_no_invitations_when_the_import_or_the_settings_say_no(import_app):
 
 def test_batches_use_one_connection_each(import_app):
     app = import_app(**{"vexpenses.mailer.batch_size": "2"})
-    backend = app.registry.mailer.backend
+    env = prepare(registry=app.registry)
+    backend = env["request"].find_service(IMailBackend)  # one per process
+    env["closer"]()
     opened = []
     real_open = backend.open
     backend.open = lambda: opened.append(1) or real_open()

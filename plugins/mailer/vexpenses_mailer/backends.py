@@ -15,7 +15,11 @@ import sys
 import threading
 import uuid
 
+from zope.interface import implementer
+
 from vexpenses_core.db import utcnow
+
+from .interfaces import IMailBackend
 
 
 class MailError(Exception):
@@ -60,6 +64,7 @@ def classify(exc):
     return None
 
 
+@implementer(IMailBackend)
 class SMTPMailer:
     """stdlib smtplib with STARTTLS or implicit TLS, and AUTH when configured."""
 
@@ -149,6 +154,7 @@ def _quit(smtp):
         smtp.close()
 
 
+@implementer(IMailBackend)
 class FileMailer:
     """Writes each message to ``<folder>/<timestamp>-<id>.eml``, readable by any mail
     program. The files hold live reset links, so only the owner may read them."""
@@ -189,6 +195,7 @@ class FileMailer:
         pass
 
 
+@implementer(IMailBackend)
 class ConsoleMailer:
     """Prints each message's headers and plain-text part to standard output.
 

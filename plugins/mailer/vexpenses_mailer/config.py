@@ -1,4 +1,5 @@
-"""``registry.mailer``: the settings, the backend, the templates and the seal, made once."""
+"""``registry.mailer``: the settings, the templates and the seal, made once; and the
+mail backend, a service (:class:`~.interfaces.IMailBackend`)."""
 
 import base64
 import hashlib
@@ -7,6 +8,7 @@ import json
 from cryptography.fernet import Fernet, InvalidToken
 
 from .backends import make_backend
+from .interfaces import IMailBackend
 from .messages import Templates
 from .settings import load_settings
 
@@ -14,7 +16,6 @@ from .settings import load_settings
 class Mailer:
     def __init__(self, settings, app_settings):
         self.settings = settings
-        self.backend = make_backend(settings)
         self.templates = Templates(settings.template_dirs, settings.language)
         self._fernet = Fernet(seal_key(app_settings))
 
@@ -50,8 +51,14 @@ def seal_key(app_settings):
 
 
 def includeme(config):
-    """Safe to include twice: the first mailer is kept."""
+    """Safe to include twice: the first mailer is kept.
+
+    The backend is one per process (SMTP keeps its TLS context); a host app
+    replaces it with ``config.register_service_factory(..., IMailBackend)``.
+    """
+    config.include("pyramid_services")
     registry = config.registry
     if getattr(registry, "mailer", None) is None:
         registry.mailer = Mailer(load_settings(registry.settings), registry.settings)
+    config.register_service(make_backend(registry.mailer.settings), IMailBackend)
     config.include("vexpenses_mailer.views")

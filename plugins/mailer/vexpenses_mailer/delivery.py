@@ -15,6 +15,7 @@ from email.message import EmailMessage
 from vexpenses_core.db import utcnow
 
 from .backends import ConnectionFailed, PermanentError, TransientError
+from .interfaces import IMailBackend
 from .models import FAILED, SENT, MailDelivery
 
 log = logging.getLogger(__name__)
@@ -83,8 +84,8 @@ def deliver(request, outgoing, sleep=time.sleep):
     Updates each row (status, attempts, last_error, sent_at) and returns the
     rows that failed for good.
     """
-    mailer = request.registry.mailer
-    settings = mailer.settings
+    backend = request.find_service(IMailBackend)
+    settings = request.registry.mailer.settings
     limiter = RateLimiter(request.redis, request.redis_key("mailer", "next-slot"),
                           settings.rate_limit, sleep=sleep)
     sender = settings.mail_from.addr_spec
@@ -98,7 +99,7 @@ def deliver(request, outgoing, sleep=time.sleep):
                 row.attempts += 1
                 try:
                     if connection is None:
-                        connection = mailer.backend.open()
+                        connection = backend.open()
                     connection.send(item.message, sender, item.recipient)
                 except PermanentError as exc:
                     mark_failed(row, str(exc))
