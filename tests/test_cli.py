@@ -17,7 +17,7 @@ def run(args, env=None, tmp_path=None):
                           env=dict(os.environ, **(env or {})))
 
 
-def test_help_lists_core_and_plugin_commands_via_vexpenses_add_commands():
+def test_hook_add_commands_lists_core_and_plugin_commands_in_help():
     """Core and plugin commands both arrive through vexpenses_add_commands."""
     result = run(["--help"])
     assert result.returncode == 0

@@ -220,6 +220,11 @@ def test_hooks_without_tests_are_found():
         "vexpenses_tasks", "vexpenses_user_registered"]
 
 
+def test_every_hook_has_a_test_named_after_it():
+    """datasette's test_plugin_hooks_have_tests: the reference's hooks, each with a test."""
+    assert hooks_without_tests(SPECS, names_of_tests()) == []
+
+
 def configuration_rows():
     """``{setting: (env var cell, default cell)}`` from the settings table."""
     rows = {}

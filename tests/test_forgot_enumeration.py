@@ -64,7 +64,7 @@ def test_known_and_unknown_addresses_do_the_same_work(app, email):
                            ("accounts.password_reset", [normalize_email(email)])]
 
 
-def test_the_link_is_made_by_the_task_not_the_request(app):
+def test_hook_password_reset_requested_runs_in_the_task_not_the_request(app):
     from vexpenses_core import hookimpl
 
     links = []

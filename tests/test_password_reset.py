@@ -242,3 +242,20 @@ def test_repeated_failures_escalate_the_delay(testapp, user):
     login(testapp, PASSWORD)  # success resets the count
     login(testapp, "wrong password", status=401)
     login(testapp, PASSWORD)
+
+
+def test_hook_password_reset_completed_counts_the_sessions_ended(testapp, user, reset_links):
+    from vexpenses_core import hookimpl
+
+    completed = []
+
+    class Listener:
+        @hookimpl
+        def vexpenses_password_reset_completed(self, user, sessions_ended):
+            completed.append((user.email, sessions_ended))
+
+    testapp.app.registry.pm.register(Listener())
+    login(testapp, PASSWORD)  # a second session, besides the fixture's
+    forgot(testapp)
+    recover(testapp, *link_params(reset_links[0]))
+    assert completed == [("ana@example.com", 2)]

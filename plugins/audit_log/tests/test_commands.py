@@ -68,7 +68,7 @@ def test_verify_names_the_first_altered_row_and_fails(app, audit):
                    "(2 rows verified before it)\n")
 
 
-def test_prune_deletes_old_rows_and_records_that_it_did(app, audit):
+def test_hook_audit_pruned_is_recorded_when_prune_deletes_old_rows(app, audit):
     registry = app.app.registry
     write_records(registry, 3, age=datetime.timedelta(days=120))
     write_records(registry, 1)

@@ -72,6 +72,24 @@ def test_who_acted(app):
         ("User refresh token", ana), ("Get users", other)]
 
 
+def test_hook_audit_labels_name_a_plugins_actions(make_app, standin, monkeypatch):
+    """A plugin's own table names its hook's rows (its name alone would give
+    "Greeting queued")."""
+    import vexpenses_audit_standin as plugin
+
+    @hookimpl(optionalhook=True)
+    def vexpenses_audit_labels():
+        return {"vexpenses_greeting_queued": "Greeting waiting"}
+
+    monkeypatch.setattr(plugin, "vexpenses_audit_labels", vexpenses_audit_labels)
+    app = make_app(**{"vexpenses.plugins": "audit_log audit_standin"})
+    _, token = make_user(app.app.registry, email="ana@example.com", is_admin=True)
+    app.post_json("/api/v1/standin/greet", {"name": "Ana"}, headers=bearer(token), status=201)
+    settle(app)
+    assert [r["action"] for r in stored_rows(app)
+            if r["hook"] == "vexpenses_greeting_queued"] == ["Greeting waiting"]
+
+
 def test_labels_from_the_setting_win(make_app):
     app = make_app(**{"vexpenses.audit_log.labels":
                       "vexpenses_profile_viewed = Perfil visto\nvexpenses_x_y = X"})

@@ -91,27 +91,52 @@ def db_state(app, import_id):
         db.close()
 
 
-def test_hooks_fire_with_the_agreed_arguments(app):
+def import_with_rejects(app):
+    """Upload 20 good rows, a bad one and a duplicate, without invitations, and wait for
+    the end: ``(import id, final status, recorder)``."""
     rows = people(20) + [("Bad", "bad", "x"), ("Dup", "pessoa1@example.com", "1990-01-01")]
     res = upload(app, app.token, make_csv(rows), send_invitations="false")
     import_id = res.json["data"]["id"]
     assert res.json["data"]["send_invitations"] is False
-    data = finished_status(app, app.token, import_id)
-    rec = app.recorder
+    return import_id, finished_status(app, app.token, import_id), app.recorder
+
+
+def test_hook_import_uploaded_names_the_import_and_the_uploader(app):
+    import_id, _, rec = import_with_rejects(app)
     assert rec.named("uploaded") == [{"import_id": import_id, "user": app.user_id}]
-    assert rec.named("started") == [{"import_id": import_id, "uploader_id": app.user_id}]
+
+
+def test_hook_import_viewed_on_a_status_read(app):
+    _, _, rec = import_with_rejects(app)
     assert len(rec.named("viewed")) >= 1
+
+
+def test_hook_import_started_once_with_the_uploader(app):
+    import_id, _, rec = import_with_rejects(app)
+    assert rec.named("started") == [{"import_id": import_id, "uploader_id": app.user_id}]
+
+
+def test_hook_import_chunk_done_once_per_chunk_with_its_counts(app):
+    import_id, _, rec = import_with_rejects(app)
     record, chunks, _, _ = db_state(app, import_id)
     assert len(chunks) > 2  # small chunks: the file really was split
     done = rec.named("chunk_done")
     assert sorted(call["chunk_index"] for call in done) == list(range(len(chunks)))
     assert sum(call["counts"]["imported"] for call in done) == 20
     assert set(done[0]["counts"]) == {"total", "processed", "imported", "rejected", "duplicates"}
+
+
+def test_hook_users_imported_names_each_new_user_once(app):
+    _, _, rec = import_with_rejects(app)
     imported = rec.named("users_imported")
     ids = [user_id for call in imported for user_id in call["user_ids"]]
     assert len(ids) == len(set(ids)) == 20
     assert all(isinstance(user_id, int) for user_id in ids)
     assert all(call["send_invitations"] is False for call in imported)
+
+
+def test_hook_import_finished_once_with_the_exact_counts(app):
+    import_id, data, rec = import_with_rejects(app)
     [finished] = rec.named("finished")
     assert finished == {
         "import_id": import_id, "uploader_id": app.user_id, "status": 2,

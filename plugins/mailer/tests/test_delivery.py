@@ -44,7 +44,7 @@ def test_dropped_connection_is_retried_on_a_new_one(mail_app):
     assert (row.status, row.attempts) == ("sent", 3)
 
 
-def test_550_is_a_permanent_failure_and_fires_the_hook(mail_app):
+def test_hook_mail_failed_on_a_550_permanent_failure(mail_app):
     app = mail_app()
     app.sink.fail_next("550 5.1.1 <ana@example.com>: no such user")
     register(app, status=201)
