@@ -105,10 +105,15 @@ def build_registry(settings):
 
 def seed(registry, users, reseed):
     """Make sure ``users`` users exist, id 1 being the one that can log in."""
+    from pyramid.scripting import prepare
     from sqlalchemy import text
 
+    from vexpenses_core.accounts.interfaces import IPasswordHasher
+
     engine = registry.dbengine
-    hasher = registry.password_hasher
+    env = prepare(registry=registry)
+    hasher = env["request"].find_service(IPasswordHasher)  # one per process
+    env["closer"]()
     with engine.connect() as conn:
         present = conn.execute(text("SELECT COUNT(*) FROM users")).scalar()
         known = conn.execute(
