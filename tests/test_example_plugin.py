@@ -70,3 +70,69 @@ def test_plugin_disabled_means_no_route(make_testapp):
     app.post_json("/api/v1/hello/greetings", {"name": "Ana"}, status=404)
     paths = app.get("/api/v1/openapi.json").json["paths"]
     assert "/api/v1/hello/greetings" not in paths
+
+
+def test_hello_needs_no_hook_to_point_at_its_folders(testapp):
+    """A route, a table, a task and a command: four hooks, none about folders."""
+    from vexpenses_core.migrate import plugin_locations
+
+    pm = testapp.app.registry.pm
+    hooks = {caller.name for caller in pm.get_hookcallers(pm.get_plugin("hello"))}
+    assert hooks == {"vexpenses_includeme", "vexpenses_tasks", "vexpenses_add_commands",
+                     "vexpenses_openapi"}
+    [folder] = plugin_locations(pm)["hello"]
+    assert folder.endswith("vexpenses_hello/migrations")
+
+
+class EntryPoint:
+    """Stands in for an installed plugin's entry point."""
+
+    def __init__(self, module):
+        self.module, self.dist = module, None
+
+    def load(self):
+        return self.module
+
+
+def folder_plugin(tmp_path, name):
+    """A plugin package with migrations/ and static/ beside its module, loaded from tmp_path."""
+    import importlib.util
+
+    package = tmp_path / name
+    (package / "migrations").mkdir(parents=True)
+    (package / "static").mkdir()
+    (package / "static" / "page.css").write_text("body {}")
+    (tmp_path / "elsewhere").mkdir()
+    (package / "__init__.py").write_text(
+        "from vexpenses_core import hookimpl\n\n\n"
+        "@hookimpl\n"
+        "def vexpenses_migration_locations():\n"
+        f"    return [{str(tmp_path / 'elsewhere')!r}, {str(package / 'migrations')!r}]\n"
+    )
+    spec = importlib.util.spec_from_file_location(name, package / "__init__.py",
+                                                  submodule_search_locations=[str(package)])
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_folders_by_convention_and_the_hook_for_other_layouts(tmp_path, monkeypatch):
+    """migrations/ and static/ beside the module are found; vexpenses_migration_locations
+    adds folders elsewhere, and naming the conventional one again does not repeat it."""
+    import sys
+
+    import webtest
+    from pyramid.config import Configurator
+
+    from vexpenses_core.migrate import plugin_locations
+    from vexpenses_core.plugins import add_static_views, build_plugin_manager
+
+    module = folder_plugin(tmp_path, "vexpenses_folders")
+    monkeypatch.setitem(sys.modules, "vexpenses_folders", module)
+    pm = build_plugin_manager(["folders"], installed={"folders": EntryPoint(module)})
+    assert plugin_locations(pm) == {"folders": [str(tmp_path / "vexpenses_folders" / "migrations"),
+                                                str(tmp_path / "elsewhere")]}
+    config = Configurator()
+    add_static_views(config, pm)
+    app = webtest.TestApp(config.make_wsgi_app())
+    assert app.get("/static/folders/page.css").text == "body {}"

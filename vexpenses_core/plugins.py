@@ -107,6 +107,17 @@ def plugin_folders(pm, folder):
     return found
 
 
+def add_static_views(config, pm):
+    """Serve each plugin's ``static/`` folder at ``/static/<name>/``.
+
+    A page links to its files with
+    ``request.static_path("<package>:static/<file>")``.
+    """
+    for name in plugin_folders(pm, "static"):
+        package = pm.get_plugin(name).__package__
+        config.add_static_view(f"static/{name}", f"{package}:static/")
+
+
 def _version(dist_name):
     try:
         return importlib.metadata.version(dist_name)
@@ -118,10 +129,12 @@ def includeme(config):
     """Build the plugin manager from settings and expose it.
 
     ``registry.pm`` and ``request.pm`` give the manager. Including twice
-    keeps the first manager.
+    keeps the first manager. Each enabled plugin's ``static/`` folder is
+    served, see :func:`add_static_views`.
     """
     registry = config.registry
     if getattr(registry, "pm", None) is None:
         settings = registry.settings
         registry.pm = build_plugin_manager(settings["vexpenses.plugins"])
+        add_static_views(config, registry.pm)
     config.add_request_method(lambda request: request.registry.pm, "pm", reify=True)

@@ -21,7 +21,7 @@ def test_tables_exist_and_the_plugin_is_listed(app):
     # Recording needs no account hookimpls: it watches the plugin manager.
     assert ours["hooks"] == ["vexpenses_add_commands", "vexpenses_addhooks",
                              "vexpenses_app_created", "vexpenses_includeme",
-                             "vexpenses_migration_locations", "vexpenses_openapi"]
+                             "vexpenses_openapi"]
 
 
 def test_including_twice_records_once(app):

@@ -6,8 +6,6 @@ knowing. Rows are written off the request's path, hash-chained, and read
 through ``GET /api/v1/log`` and ``GET /api/v1/log/{id}``.
 """
 
-from importlib.resources import files
-
 from vexpenses_core import hookimpl
 
 from . import commands, hookspecs, openapi
@@ -23,11 +21,6 @@ def vexpenses_addhooks(pm):
 def vexpenses_includeme(config):
     config.include("vexpenses_audit_log.recorder")
     config.include("vexpenses_audit_log.views")
-
-
-@hookimpl
-def vexpenses_migration_locations():
-    return [str(files(__name__) / "migrations")]
 
 
 @hookimpl

@@ -6,8 +6,6 @@ reports progress; ``/imports`` is a page for people; ``vexpenses import``
 runs an import from the command line.
 """
 
-from importlib.resources import files
-
 from vexpenses_core import hookimpl
 from vexpenses_core.accounts.ratelimit import limits_storage
 from vexpenses_core.redis_client import redis_key
@@ -60,11 +58,6 @@ def vexpenses_includeme(config):
 @hookimpl
 def vexpenses_tasks():
     return [tasks.plan, tasks.process_chunk, tasks.remove_old_files]
-
-
-@hookimpl
-def vexpenses_migration_locations():
-    return [str(files(__name__) / "migrations")]
 
 
 @hookimpl

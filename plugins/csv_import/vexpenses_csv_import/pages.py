@@ -19,4 +19,4 @@ def imports_page(request):
 def includeme(config):
     config.add_route("csv_import.page", "/imports")
     config.add_view(imports_page, route_name="csv_import.page", request_method="GET")
-    config.add_static_view("csv-import-static", "vexpenses_csv_import:static/")
+    # static/ is served by the core at /static/csv_import/, by convention.

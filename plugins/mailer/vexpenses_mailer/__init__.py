@@ -5,8 +5,6 @@ run after the request commits, renders the templates and delivers through
 the backend chosen by ``vexpenses.mailer.backend`` (smtp, file or console).
 """
 
-from importlib.resources import files
-
 from vexpenses_core import hookimpl
 
 from . import hookspecs, openapi, services, tasks
@@ -25,11 +23,6 @@ def vexpenses_includeme(config):
 @hookimpl
 def vexpenses_tasks():
     return tasks.ALL
-
-
-@hookimpl
-def vexpenses_migration_locations():
-    return [str(files(__name__) / "migrations")]
 
 
 @hookimpl
