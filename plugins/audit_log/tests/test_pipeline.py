@@ -270,7 +270,7 @@ def test_sigterm_to_pserve_writes_everything_buffered(tmp_path, environ_clean):
 
 def test_the_sigterm_handler_is_left_alone_in_tests_and_when_taken(app):
     assert app.app.registry.audit_log_settings.sigterm is False  # vexpenses.env = testing
-    from vexpenses_audit_log.pipeline import install_sigterm_handler
+    from vexpenses_audit_log.lifecycle import install_sigterm_handler
 
     previous = signal.signal(signal.SIGTERM, lambda *a: None)
     try:

@@ -8,8 +8,7 @@ through ``GET /api/v1/log`` and ``GET /api/v1/log/{id}``.
 
 from vexpenses_core import hookimpl
 
-from . import commands, hookspecs, openapi
-from .pipeline import install_sigterm_handler
+from . import commands, hookspecs, lifecycle, openapi
 
 
 @hookimpl
@@ -35,10 +34,4 @@ def vexpenses_openapi(spec):
 
 @hookimpl
 def vexpenses_app_created(registry):
-    # So that pserve stopped by SIGTERM (supervisord, docker stop) still
-    # writes what it buffered: see install_sigterm_handler.
-    if registry.audit_log_settings.sigterm:
-        install_sigterm_handler()
-    if registry.audit_log_settings.drain == "workers":
-        # A worker must drain even when none of its tasks makes a record.
-        registry.audit_log.start()
+    lifecycle.start(registry)

@@ -16,122 +16,20 @@ A hook call only appends a dict to an in-memory deque. A background thread
 Either way the write has its own connection and transaction, so a request
 that fails or is rolled back (a failed login) still leaves its record.
 Everything still buffered is written when the process exits cleanly
-(``atexit``; SIGTERM included, see :func:`install_sigterm_handler`).
+(``atexit``; SIGTERM included): see :mod:`vexpenses_audit_log.lifecycle`.
 """
 
-import atexit
 import collections
-import json
 import logging
 import os
-import signal
 import threading
-import time
-import uuid
-import weakref
 
 from redis.exceptions import RedisError
 
+from .lifecycle import pipelines
+from .relay import DatabaseUnavailable, write_or_isolate
+
 log = logging.getLogger(__name__)
-
-
-class DatabaseUnavailable(Exception):
-    pass
-
-
-def write_or_isolate(writer, records):
-    """Append ``records``; when the batch fails but the database answers, write them
-    one at a time and drop (loudly) only those that cannot be written at all."""
-    try:
-        return writer.append(records)
-    except Exception as exc:
-        if not writer.reachable():
-            raise DatabaseUnavailable() from exc
-    written = 0
-    for record in records:
-        try:
-            written += writer.append([record])
-        except Exception as exc:
-            if not writer.reachable():
-                raise DatabaseUnavailable() from exc
-            log.error("dropped audit record %s of the %s hook: it cannot be written (%s)",
-                      record.get("uid"), record.get("hook"), type(exc).__name__)
-    return written
-
-
-# Trim what was just written, and renew the lock, only if it is still ours:
-# a drainer that stalled past the lock's expiry must not trim records that
-# another drainer has not written yet.
-TRIM_SCRIPT = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-    redis.call('LTRIM', KEYS[2], tonumber(ARGV[2]), -1)
-    redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
-    return 1
-end
-return 0
-"""
-RELEASE_SCRIPT = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-    return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
-
-
-class RedisRelay:
-    """Records pass through a Redis list; one process at a time writes them."""
-
-    LOCK_MS = 30_000
-
-    def __init__(self, redis, queue_key, lock_key, batch_size):
-        self.redis = redis
-        self.queue_key = queue_key
-        self.lock_key = lock_key
-        self.batch_size = batch_size
-        self._trim = redis.register_script(TRIM_SCRIPT)
-        self._release = redis.register_script(RELEASE_SCRIPT)
-
-    def push(self, records):
-        self.redis.rpush(self.queue_key, *(json.dumps(r, separators=(",", ":"))
-                                           for r in records))
-
-    def waiting(self):
-        return self.redis.llen(self.queue_key)
-
-    def drain(self, writer, wait=True, timeout=30):
-        """Write what waits in Redis; returns rows written (0 if another process drains)."""
-        token = uuid.uuid4().hex
-        deadline = time.monotonic() + timeout
-        while not self.redis.set(self.lock_key, token, nx=True, px=self.LOCK_MS):
-            if not wait or time.monotonic() > deadline:
-                return 0
-            time.sleep(0.02)
-        written = 0
-        try:
-            while True:
-                raw = self.redis.lrange(self.queue_key, 0, self.batch_size - 1)
-                if not raw:
-                    break
-                records = [record for record in map(_decode, raw) if record is not None]
-                written += write_or_isolate(writer, records)
-                if not self._trim(keys=[self.lock_key, self.queue_key],
-                                  args=[token, len(raw), self.LOCK_MS]):
-                    log.warning("lost the audit drain lock; another process carries on")
-                    break
-        finally:
-            self._release(keys=[self.lock_key], args=[token])
-        return written
-
-
-def _decode(raw):
-    try:
-        record = json.loads(raw)
-        if isinstance(record, dict) and "uid" in record:
-            return record
-    except ValueError:
-        pass
-    log.error("dropped an unreadable audit record from Redis")
-    return None
 
 
 class AuditPipeline:
@@ -155,7 +53,7 @@ class AuditPipeline:
         self._down = False
         self.dropped = 0
         self.closed = False
-        _pipelines.add(self)
+        pipelines.add(self)
 
     # -- the hot path ---------------------------------------------------
 
@@ -277,38 +175,3 @@ class AuditPipeline:
             log.error("audit records could not be written at exit (%s)", type(exc).__name__)
         if self._pending:
             log.error("%d audit records could not be written before exit", len(self._pending))
-
-
-_pipelines = weakref.WeakSet()
-
-
-def _close_all():
-    for pipeline in list(_pipelines):
-        if not pipeline.closed:
-            pipeline.close()
-
-
-# Registered when the plugin is imported, before the core registers its
-# queue's close in make_app: atexit runs last-in first-out, so in-process
-# tasks finish (and their hook calls are buffered) before this final flush.
-atexit.register(_close_all)
-
-
-def install_sigterm_handler():
-    """Turn SIGTERM into a clean exit, so atexit (and the final flush) runs.
-
-    Only where nobody handles SIGTERM yet, in the main thread: under pserve
-    and waitress, whose loop stops on SystemExit and lets running requests
-    finish. The worker and its supervisor install their own handlers later,
-    which replace this one.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return False
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        return False
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    return True
-
-
-def _exit_on_sigterm(signum, frame):
-    raise SystemExit(0)

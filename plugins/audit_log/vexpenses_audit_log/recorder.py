@@ -142,8 +142,9 @@ def includeme(config):
     from .chain import ChainWriter
     from .config import parse_settings
     from .labels import BUILTIN_LABELS, Labels
-    from .pipeline import AuditPipeline, RedisRelay
+    from .pipeline import AuditPipeline
     from .redaction import Redactor
+    from .relay import RedisRelay
 
     registry = config.registry
     if getattr(registry, "audit_log", None) is not None:
