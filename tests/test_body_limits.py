@@ -22,7 +22,7 @@ from vexpenses_core import server
 from vexpenses_core.accounts.views import SMALL_BODY_BYTES
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-SHIPPED_INIS = ["development.ini", "production.ini", "testing.ini", "examples/host_app/host.ini"]
+SHIPPED_INIS = ["development.ini", "production.ini", "examples/host_app/host.ini"]
 MIB = 1024 * 1024
 
 # Routes anyone may call: none takes more than SMALL_BODY_BYTES.
@@ -198,8 +198,6 @@ def test_shipped_inis_fit_waitress_to_the_largest_route(make_testapp, tmp_path, 
     """waitress' limit: above the largest body a route takes, not far above."""
     ini = ini_server(name)
     plugins = ini["app:main"].get("vexpenses.plugins", "")
-    if name == "testing.ini":
-        plugins = "csv_import"  # the tests enable plugins through the environment
     app = make_testapp(**{"vexpenses.plugins": plugins,
                           "vexpenses.upload_dir": str(tmp_path / "uploads")})
     largest = max(limit for limit, _ in app.app.registry.vexpenses_body_limits.values())
