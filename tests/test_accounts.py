@@ -1,4 +1,4 @@
-"""The authentication routes of API.md, on SQLite and MariaDB."""
+"""The authentication routes of docs/accounts.md, on SQLite and MariaDB."""
 
 import datetime
 

@@ -26,7 +26,7 @@ MAX_EXAMPLES = 25
 # Checks that cannot apply to an operation, and why. Everything else runs.
 NOT_APPLICABLE = [
     # positive_data_acceptance expects every schema-valid body to be accepted,
-    # but API.md's rules across fields or against stored data are not JSON
+    # but the API's rules across fields or against stored data are not JSON
     # Schema: the confirmation must equal the password, an e-mail must be free
     # (register) or hold a live reset token (recover-password). Invalid data
     # is still fuzzed here, and negative_data_rejection still runs.

@@ -18,7 +18,7 @@ def error_response(description):
 
 
 def limited_response(description="Too many attempts; see Retry-After"):
-    """A 429, with the Retry-After header (seconds) that API.md promises."""
+    """A 429, with the Retry-After header (seconds) that docs/accounts.md promises."""
     response = error_response(description)
     response["headers"] = {"Retry-After": {
         "required": True, "description": "seconds to wait",
@@ -53,7 +53,7 @@ PAGE = {"name": "page", "in": "query", "required": False,
 
 
 def paginator(item):
-    """Laravel's LengthAwarePaginator (API.md) of ``item`` schemas."""
+    """Laravel's LengthAwarePaginator (docs/accounts.md) of ``item`` schemas."""
     nullable_int = {"type": ["integer", "null"]}
     nullable_url = {"type": ["string", "null"]}
     return {

@@ -1,5 +1,5 @@
-"""GET /api/v1/log and /api/v1/log/{id}: API.md's contract, filters, bad input, and who
-sees what."""
+"""GET /api/v1/log and /api/v1/log/{id}: the contract of docs/audit_log.md, filters, bad
+input, and who sees what."""
 
 import datetime
 

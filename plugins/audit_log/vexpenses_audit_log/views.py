@@ -1,4 +1,4 @@
-"""GET /api/v1/log and GET /api/v1/log/{id}, as API.md's "Logs" section says.
+"""GET /api/v1/log and GET /api/v1/log/{id}, as docs/audit_log.md's "Reading the log" says.
 
 Read-only: no route updates or deletes a row.
 """

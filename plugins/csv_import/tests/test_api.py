@@ -1,4 +1,4 @@
-"""The upload and status API, as API.md's "CSV import" section says, on SQLite and MariaDB."""
+"""The upload and status API, as docs/csv_import.md's "API" section says, on SQLite and MariaDB."""
 
 import pathlib
 

@@ -35,7 +35,7 @@ IMPORT = {
 def add_paths(spec):
     spec["components"]["schemas"]["Import"] = IMPORT
     ref = {"$ref": "#/components/schemas/Import"}
-    # API.md: the status answer repeats the upload's message.
+    # docs/csv_import.md: the status answer repeats the upload's message.
     found = envelope(UPLOAD_MESSAGE, ref)
     unauthenticated = error_response("Missing or invalid token")
     unknown = error_response("Unknown import, or not yours")

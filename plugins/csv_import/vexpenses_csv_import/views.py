@@ -1,4 +1,4 @@
-"""The CSV import API under /api/v1/user, as API.md's "CSV import" section says."""
+"""The CSV import API under /api/v1/user, as docs/csv_import.md's "API" section says."""
 
 from pyramid.response import FileIter, Response
 
