@@ -1,7 +1,8 @@
 """What a row says: the ``action`` label and the ``description`` of each hook call.
 
-Labels come from, in rising order of precedence: the built-in table below,
-``vexpenses_audit_labels`` hookimpls of other plugins, and the
+Labels come from, in rising order of precedence: the built-in table below
+(the core's hooks and this plugin's), the ``vexpenses_audit_labels``
+hookimpls of other plugins (each names its own hooks), and the
 ``vexpenses.audit_log.labels`` setting. A hook found in none of them gets a
 label made from its name: ``vexpenses_greeting_sent`` -> "Greeting sent".
 """
@@ -18,15 +19,6 @@ BUILTIN_LABELS = {
     "vexpenses_password_reset_completed": "Password reset completed",
     "vexpenses_profile_viewed": "Get user",
     "vexpenses_users_listed": "Get users",
-    # csv_import's events (names agreed with that plugin)
-    "vexpenses_import_uploaded": "Upload file",
-    "vexpenses_import_viewed": "Get import progress",
-    "vexpenses_import_started": "Import started",
-    "vexpenses_import_chunk_done": "Import chunk done",
-    "vexpenses_users_imported": "Users imported",
-    "vexpenses_import_finished": "Import finished",
-    # the mailer's
-    "vexpenses_mail_failed": "Mail failed",
     # this plugin's own
     "vexpenses_audit_pruned": "Audit log pruned",
 }

@@ -68,3 +68,16 @@ def vexpenses_add_commands(subparsers):
 @hookimpl
 def vexpenses_openapi(spec):
     openapi.add_paths(spec)
+
+
+@hookimpl(optionalhook=True)
+def vexpenses_audit_labels():
+    # The audit log's names for this plugin's events (it may not be enabled).
+    return {
+        "vexpenses_import_uploaded": "Upload file",
+        "vexpenses_import_viewed": "Get import progress",
+        "vexpenses_import_started": "Import started",
+        "vexpenses_import_chunk_done": "Import chunk done",
+        "vexpenses_users_imported": "Users imported",
+        "vexpenses_import_finished": "Import finished",
+    }

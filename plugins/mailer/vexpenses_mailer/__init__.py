@@ -30,6 +30,12 @@ def vexpenses_openapi(spec):
     openapi.add_paths(spec)
 
 
+@hookimpl(optionalhook=True)
+def vexpenses_audit_labels():
+    # The audit log's name for this plugin's event (it may not be enabled).
+    return {"vexpenses_mail_failed": "Mail failed"}
+
+
 # -- the core's accounts events (in a request; the reset link's in a task) ----
 
 
