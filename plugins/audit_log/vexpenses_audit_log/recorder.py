@@ -15,6 +15,7 @@ import uuid
 
 from vexpenses_core.accounts.validation import normalize_email
 from vexpenses_core.models import User
+from vexpenses_core.scripting import is_job
 
 from .labels import describe
 
@@ -53,17 +54,6 @@ SUBJECT_USER_HOOKS = frozenset({
 NOT_AN_ADDRESS = "[not an e-mail address]"
 
 MAX_PAYLOAD_CHARS = 16_000  # fits MySQL TEXT (64 KiB) even at 4 bytes a character
-
-
-def is_job(request):
-    """True for a task's (or a command's) request: it was never routed from HTTP.
-
-    A task request is made by ``vexpenses_core.tasks.make_task_request`` with
-    ``Request.blank``: no route matched it and it has no client address.
-    """
-    return getattr(request, "matched_route", None) is None and not request.environ.get(
-        "REMOTE_ADDR"
-    )
 
 
 def acting_user_id(hook_name, request, kwargs):
