@@ -55,6 +55,38 @@ def add_core_commands(subparsers):
     worker.add_argument("--workers", "-w", type=int, default=2, metavar="N",
                         help="number of worker processes (default: 2)")
     worker.set_defaults(func=cmd_worker)
+    add_revision_command(subparsers)
+
+
+# -- vexpenses revision ---------------------------------------------------
+
+
+def cmd_revision(args):
+    from .migrate import revision
+
+    env = bootstrap_app(args.config)
+    try:
+        path = revision(env["registry"], args.branch, args.message)
+    finally:
+        env["closer"]()
+    print(f"wrote {path}")
+
+
+def add_revision_command(subparsers):
+    parser = subparsers.add_parser(
+        "revision",
+        help="autogenerate a migration on a plugin's branch",
+        description="Compare PLUGIN's models with the database of CONFIG (migrated to "
+        "its head) and write a new revision on PLUGIN's Alembic branch, in its "
+        "migrations/ folder. PLUGIN is a plugin's short name, or core. Read the file "
+        "before you commit it: autogenerate does not see every change.",
+    )
+    parser.add_argument("branch", metavar="PLUGIN", help="e.g. hello, or core")
+    parser.add_argument("-m", "--message", required=True, help="what the revision does")
+    parser.add_argument("-c", "--config", default="development.ini", metavar="CONFIG",
+                        help="ini file whose database and plugins to use "
+                        "(default: development.ini)")
+    parser.set_defaults(func=cmd_revision)
 
 
 def make_parser():

@@ -12,6 +12,7 @@ disabled.
 
 import logging
 import os
+import re
 from importlib.resources import files
 
 from alembic import command
@@ -57,13 +58,16 @@ def _installed_locations():
     return [path for paths in plugin_locations(pm).values() for path in paths]
 
 
-def alembic_config(registry):
-    """Return an Alembic config bound to the app's engine and plugins."""
+def alembic_config(registry, only_enabled=False):
+    """Return an Alembic config bound to the app's engine and plugins.
+
+    It knows the revisions of every installed plugin, unless ``only_enabled``.
+    """
     config = Config()
     config.set_main_option("script_location", str(files("vexpenses_core") / "migrations"))
     config.set_main_option("path_separator", "os")
     locations = [path for paths in enabled_branches(registry).values() for path in paths]
-    for path in _installed_locations():
+    for path in [] if only_enabled else _installed_locations():
         if path not in locations:
             locations.append(path)
     config.set_main_option("version_locations", os.pathsep.join(locations))
@@ -96,3 +100,59 @@ def current_heads(registry):
 
     with registry.dbengine.connect() as connection:
         return set(MigrationContext.configure(connection).get_current_heads())
+
+
+
+def revision(registry, branch, message):
+    """Autogenerate a revision on ``branch`` (a plugin's short name, or ``core``).
+
+    The new file goes into the branch's first folder (a plugin's
+    ``migrations/``), numbered after the branch's last revision
+    (``hello_0002``). Only the branch's own tables are compared, so that a
+    change to another plugin's models never lands in this one's revision.
+    The database must be at the head of the branch. Returns the new file's path.
+    """
+    from alembic.script import ScriptDirectory
+
+    from .settings import ConfigurationError
+
+    branches = enabled_branches(registry)
+    if branch not in branches:
+        raise ConfigurationError(
+            f"{branch!r} has no migrations here: enable the plugin in vexpenses.plugins "
+            f"and give it a migrations/ folder beside its module"
+        )
+    # Autogenerate wants the database at every head it knows: the enabled ones.
+    config = alembic_config(registry, only_enabled=True)
+    known = ScriptDirectory.from_config(config).revision_map.iterate_revisions("heads", "base")
+    numbers = [int(rev.revision.rpartition("_")[2]) for rev in known
+               if re.fullmatch(rf"{branch}_\d+", rev.revision)]
+    tables = _branch_tables(registry, branch)
+
+    def include_object(obj, name, type_, reflected, compare_to):
+        table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", None)
+        return table in tables
+
+    config.attributes["include_object"] = include_object
+    if numbers:
+        where = {"head": f"{branch}@head"}
+    else:  # the branch's first revision
+        where = {"head": "base", "branch_label": branch, "depends_on": "core@head"}
+    script = command.revision(
+        config, message=message, autogenerate=True,
+        rev_id=f"{branch}_{max(numbers, default=0) + 1:04d}",
+        version_path=branches[branch][0], **where)
+    return script.path
+
+
+def _branch_tables(registry, branch):
+    """The tables of ``branch``: mapped by its package's models, or named ``<branch>_*``."""
+    from .db import Base, metadata
+
+    package = "vexpenses_core" if branch == "core" else registry.pm.get_plugin(branch).__package__
+    tables = {name for name in metadata.tables if name.startswith(f"{branch}_")}
+    for mapper in Base.registry.mappers:
+        module = mapper.class_.__module__
+        if module == package or module.startswith(f"{package}."):
+            tables.add(mapper.local_table.name)
+    return tables

@@ -14,6 +14,8 @@ def run_migrations_online():
             connection=connection,
             target_metadata=metadata,
             render_as_batch=connection.dialect.name == "sqlite",
+            # `vexpenses revision` compares only the tables of the branch it writes
+            include_object=config.attributes.get("include_object"),
         )
         with context.begin_transaction():
             context.run_migrations()
