@@ -11,8 +11,8 @@ from vexpenses_core.accounts.ratelimit import limits_storage
 from vexpenses_core.redis_client import redis_key
 
 from . import commands, hookspecs, openapi, tasks
-from .interfaces import IUploadStorage
-from .progress import IProgressStore, RedisProgressStore
+from .interfaces import IProgressStore, IUploadStorage
+from .progress import RedisProgressStore
 from .quotas import ImportQuotas
 from .settings import read_settings
 from .storage import make_storage

@@ -24,3 +24,26 @@ class IUploadStorage(Interface):
 
     def delete(path):
         """Remove ``path``; no error when it is already gone."""
+
+
+class IProgressStore(Interface):
+    """Live counts of running imports, shared by every process of a deployment.
+
+    Counts may lag the database (a batch adds its counts after it commits)
+    but never lead it.
+    """
+
+    def start(import_id, planned, started):
+        """Create the progress of an import that starts processing."""
+
+    def add(import_id, counts):
+        """Add one committed batch's counts."""
+
+    def read(import_id):
+        """The progress as a dict of ints, or None when it is missing or incomplete."""
+
+    def seed(import_id, counts, planned, started):
+        """Replace the progress with counts rebuilt from the database."""
+
+    def drop(import_id):
+        """Forget an import that has finished."""

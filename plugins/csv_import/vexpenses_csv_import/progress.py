@@ -14,29 +14,14 @@ which the embedded default's fakeredis lacks).
 """
 
 from redis.exceptions import WatchError
-from zope.interface import Interface, implementer
+from zope.interface import implementer
+
+from .interfaces import IProgressStore
 
 COUNTS = ("processed", "imported", "rejected", "duplicates")
 
 # Long enough to outlast any status request that saw the import running.
 DONE_TTL = 60
-
-
-class IProgressStore(Interface):
-    def start(import_id, planned, started):
-        """Create the progress of an import that starts processing."""
-
-    def add(import_id, counts):
-        """Add one committed batch's counts."""
-
-    def read(import_id):
-        """The progress as a dict of ints, or None when it is missing or incomplete."""
-
-    def seed(import_id, counts, planned, started):
-        """Replace the progress with counts rebuilt from the database."""
-
-    def drop(import_id):
-        """Forget an import that has finished."""
 
 
 @implementer(IProgressStore)
