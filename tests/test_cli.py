@@ -133,3 +133,37 @@ def test_migrate_still_works_after_a_plugin_is_disabled(tmp_path):
     assert result.returncode == 0, result.stderr
     tables = sa.inspect(sa.create_engine(f"sqlite:///{db}")).get_table_names()
     assert "hello_greetings" in tables
+
+
+def test_create_admin_announces_the_admin_as_register_does(tmp_path, monkeypatch, capsys):
+    """create-admin calls the API's UserService.register, hook included: with the
+    mailer enabled the new admin gets the welcome e-mail, as before."""
+    import argparse
+
+    from vexpenses_core import hookimpl
+    from vexpenses_core.accounts import commands
+
+    registered = []
+
+    class Recorder:
+        @hookimpl
+        def vexpenses_user_registered(self, request, user):
+            registered.append((user.email, user.is_admin))
+
+    def bootstrap_app(config_uri):
+        env = real_bootstrap(config_uri)
+        env["request"].pm.register(Recorder())
+        return env
+
+    real_bootstrap = commands.bootstrap_app
+    monkeypatch.setattr(commands, "bootstrap_app", bootstrap_app)
+    for name, value in {"VEXPENSES_DATABASE_URL": f"sqlite:///{tmp_path}/a.sqlite",
+                        "VEXPENSES_PLUGINS": "", "VEXPENSES_AUTO_MIGRATE": "true",
+                        "VEXPENSES_ADMIN_PASSWORD": "s3cret-admin-pass"}.items():
+        monkeypatch.setenv(name, value)
+    args = argparse.Namespace(config_uri=str(write_ini(tmp_path)), email="boss@example.com",
+                              name="The Boss")
+    assert commands.create_admin(args) == 0
+    assert registered == [("boss@example.com", True)]
+    assert commands.create_admin(args) == 0  # a promotion is not a registration
+    assert registered == [("boss@example.com", True)]
