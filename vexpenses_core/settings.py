@@ -5,7 +5,9 @@ environment variable, when set (even to an empty string), wins over the ini
 file, so that containers can be configured without editing files.
 """
 
+import dataclasses
 import os
+from collections.abc import Callable
 
 from pyramid.settings import asbool, aslist
 
@@ -260,3 +262,95 @@ def _check_secret(settings):
             )
     elif not secret:
         settings["vexpenses.jwt_secret"] = DEVELOPMENT_SECRET
+
+
+# -- Plugins' settings ------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One plugin setting, ``vexpenses.<plugin>.<name>`` in the ini file.
+
+    ``default`` is written as in the ini file. ``parse`` turns the raw string
+    into the value, or raises ``ValueError`` whose message is the rule, e.g.
+    ``"must be a number of at least 1"``. ``env`` names the environment
+    variable when it is not ``VEXPENSES_<PLUGIN>_<NAME>``.
+    """
+
+    name: str
+    default: str
+    parse: Callable[[str], object] = str
+    env: str | None = None
+
+
+class PluginSettings:
+    """A plugin's settings, parsed as the core's are.
+
+    Each setting's environment variable, when set (even empty), wins over the
+    ini file, which wins over the default. A bad value stops start-up with a
+    message naming the setting, its variable and the rule.
+    """
+
+    def __init__(self, plugin, *settings):
+        self.prefix = f"vexpenses.{plugin}."
+        self.settings = {setting.name: setting for setting in settings}
+        self.variables = {
+            setting.name: setting.env or f"VEXPENSES_{plugin}_{setting.name}".upper()
+            for setting in settings
+        }
+
+    def raw(self, settings, environ=None):
+        """``{name: string}``: the variable, else the ini file, else the default."""
+        environ = os.environ if environ is None else environ
+        return {
+            name: str(environ[self.variables[name]] if self.variables[name] in environ
+                      else settings.get(self.prefix + name, setting.default))
+            for name, setting in self.settings.items()
+        }
+
+    def read(self, settings, environ=None):
+        """``{name: parsed value}``; raises :class:`ConfigurationError` for a bad one."""
+        values = {}
+        for name, raw in self.raw(settings, environ).items():
+            try:
+                values[name] = self.settings[name].parse(raw.strip())
+            except ValueError as exc:
+                raise ConfigurationError(
+                    f"{self.prefix}{name} ({self.variables[name]}) {exc}, not {raw!r}"
+                ) from None
+        return values
+
+    def undocumented(self, text):
+        """The settings whose name or variable ``text`` (a doc page) does not mention."""
+        return [name for name in self.settings
+                if f"`{self.prefix}{name}`" not in text or f"`{self.variables[name]}`" not in text]
+
+
+def number(minimum=1, kind=int):
+    """A parser for a number of at least ``minimum``."""
+    def parse(raw):
+        try:
+            value = kind(raw)
+        except ValueError:
+            value = None
+        if value is None or value != value or value < minimum:  # value != value: NaN
+            whole = "whole number" if kind is int else "number"
+            raise ValueError(f"must be a {whole} of at least {minimum}")
+        return value
+    return parse
+
+
+def one_of(*choices):
+    """A parser for one of ``choices``, spelt exactly."""
+    def parse(raw):
+        if raw not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return raw
+    return parse
+
+
+def text(raw):
+    """A parser for a string that must not be empty."""
+    if not raw:
+        raise ValueError("must not be empty")
+    return raw

@@ -1,0 +1,44 @@
+"""PluginSettings: a plugin's settings parsed as the core's are."""
+
+import pytest
+
+from vexpenses_core.settings import ConfigurationError, PluginSettings, Setting, number, one_of
+
+SETTINGS = PluginSettings(
+    "hello",
+    Setting("greeting", "Hello"),
+    Setting("repeat", "1", number()),
+    Setting("pause", "0", number(0, float)),
+    Setting("tone", "warm", one_of("warm", "dry")),
+    Setting("secret", "", env="HELLO_SECRET"),
+)
+
+
+def test_defaults_ini_and_variables():
+    assert SETTINGS.read({}, {}) == {"greeting": "Hello", "repeat": 1, "pause": 0.0,
+                                     "tone": "warm", "secret": ""}
+    ini = {"vexpenses.hello.repeat": "3", "vexpenses.hello.tone": "dry"}
+    assert SETTINGS.read(ini, {})["repeat"] == 3
+    # the variable wins over the ini file, even when empty
+    values = SETTINGS.read(ini, {"VEXPENSES_HELLO_REPEAT": "5", "VEXPENSES_HELLO_GREETING": "",
+                                 "HELLO_SECRET": "s"})
+    assert (values["repeat"], values["greeting"], values["secret"]) == (5, "", "s")
+
+
+@pytest.mark.parametrize("name, raw, message", [
+    ("repeat", "0", "vexpenses.hello.repeat (VEXPENSES_HELLO_REPEAT) must be a whole number "
+                    "of at least 1, not '0'"),
+    ("repeat", "1.5", "must be a whole number of at least 1"),
+    ("pause", "nan", "must be a number of at least 0"),
+    ("tone", "Warm", "vexpenses.hello.tone (VEXPENSES_HELLO_TONE) must be one of warm, dry, "
+                     "not 'Warm'"),
+])
+def test_bad_values_name_the_setting_the_variable_and_the_rule(name, raw, message):
+    with pytest.raises(ConfigurationError) as caught:
+        SETTINGS.read({f"vexpenses.hello.{name}": raw}, {})
+    assert message in str(caught.value)
+
+
+def test_undocumented_names_what_a_page_misses():
+    page = "`vexpenses.hello.greeting` (`VEXPENSES_HELLO_GREETING`), `vexpenses.hello.repeat`"
+    assert SETTINGS.undocumented(page) == ["repeat", "pause", "tone", "secret"]
