@@ -22,8 +22,9 @@
    plugin costs at most 15% of throughput.
 
 The servers, the load generators (wrk when installed, else an asyncio
-client) and the CPU accounting are the accounts benchmark's
-(``benchmarks/accounts.py``), imported from there.
+client) and the CPU accounting are the benchmarks' shared harness
+(``benchmarks/harness.py``); the users are seeded as the accounts benchmark
+(``benchmarks/accounts.py``) seeds them.
 """
 
 import argparse
@@ -40,6 +41,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
 import accounts  # noqa: E402  (the accounts benchmark, next to this file)
+import harness  # noqa: E402
 
 DEFAULT_DATABASE_URL = "mysql+pymysql://root@127.0.0.1:3306/vexpenses_bench_audit"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
@@ -50,7 +52,7 @@ REDIS_PREFIX = "vexpenses-bench-audit:"
 def app_settings(args, plugins):
     return {
         "vexpenses.env": "testing",
-        "vexpenses.jwt_secret": accounts.JWT_SECRET,
+        "vexpenses.jwt_secret": harness.JWT_SECRET,
         "vexpenses.database_url": args.database_url,
         "vexpenses.redis_url": args.redis_url,
         "vexpenses.redis_prefix": REDIS_PREFIX,
@@ -67,8 +69,8 @@ def prepare(args):
     """Database, migrations, users; empty audit tables and Redis keys. Returns the registry."""
     from sqlalchemy import text
 
-    accounts.create_database(args.database_url)
-    registry = accounts.build_registry(app_settings(args, "audit_log"))
+    harness.create_database(args.database_url)
+    registry = harness.build_registry(app_settings(args, "audit_log"))
     accounts.seed(registry, args.users, reseed=False)
     accounts.reset_between_runs(registry)
     with registry.dbengine.begin() as conn:
@@ -115,30 +117,14 @@ def start_worker(args, workdir, base_env):
     return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
-def measure(client, server, target, args, workdir, db_pid):
-    meter = accounts.CpuMeter(server, db_pid)
-    with meter:
-        if client == "wrk":
-            result = accounts.run_wrk(server.port, target, args.concurrency, args.warmup,
-                                      args.seconds, workdir)
-        else:
-            result = accounts.run_python(server.port, target, args.concurrency, args.warmup,
-                                         args.seconds)
-    served = result.rps * (args.seconds + args.warmup)
-    result.cpu = {n: (meter.delta(n) / served if meter.delta(n) is not None and served
-                      else None) for n in ("server", "db")}
-    result.other_cores = meter.other_share(args.seconds + args.warmup)
-    return result
-
-
 def print_table(results):
     headers = ["run", "req/s", "p50 ms", "p99 ms", "errors", "app CPU ms/req",
                "db CPU ms/req", "background cores"]
-    rows = [[r.label, accounts.fmt(r.rps), accounts.fmt(r.p50, 2), accounts.fmt(r.p99, 2),
-             str(r.errors), accounts.fmt((r.cpu.get("server") or 0) * 1000, 2),
-             accounts.fmt((r.cpu.get("db") or 0) * 1000, 2), accounts.fmt(r.other_cores, 2)]
+    rows = [[r.label, harness.fmt(r.rps), harness.fmt(r.p50, 2), harness.fmt(r.p99, 2),
+             str(r.errors), harness.fmt((r.cpu.get("server") or 0) * 1000, 2),
+             harness.fmt((r.cpu.get("db") or 0) * 1000, 2), harness.fmt(r.other_cores, 2)]
             for r in results]
-    accounts.print_markdown(headers, rows)
+    harness.print_markdown(headers, rows)
 
 
 def parse_args(argv):
@@ -146,7 +132,7 @@ def parse_args(argv):
         description="GET /api/v1/user/me throughput with the audit_log plugin on and off.")
     parser.add_argument("--rounds", type=int, default=3,
                         help="off/on measurement pairs (default 3)")
-    accounts.add_load_arguments(parser, "run", DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL)
+    harness.add_load_arguments(parser, "run", DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL)
     parser.add_argument("--users", type=int, default=1000, help="users to seed (default 1000)")
     parser.add_argument("--transport", choices=("auto", "memory", "redis"), default="auto",
                         help="the plugin's vexpenses.audit_log.transport (auto: redis here)")
@@ -157,55 +143,44 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     sys.path.insert(0, ROOT)
-    accounts.scrub_environment()
-    client = accounts.choose_client(args.client)
+    harness.scrub_environment()
+    client = harness.choose_client(args.client)
     print(f"database: {args.database_url}   redis: {args.redis_url}")
     registry = prepare(args)
 
     workdir = tempfile.mkdtemp(prefix="vexpenses-bench-audit-")
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith("VEXPENSES_")}
-    base_env["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, base_env.get("PYTHONPATH")]))
+    base_env = harness.subprocess_env()
     servers = {}
     results = []
     worker = None
     try:
         for name, plugins in (("off", ""), ("on", "audit_log")):
-            port = accounts.free_port()
-            env = dict(base_env, VEXPENSES_BENCH_SETTINGS=json.dumps(app_settings(args, plugins)))
-            servers[name] = accounts.Server(
-                f"app-{name}", [sys.executable, os.path.join(HERE, "accounts.py"),
-                                "--serve-app", str(port), "--threads", str(args.threads)],
-                port, workdir, env)
+            servers[name] = harness.start_app(f"app-{name}", app_settings(args, plugins),
+                                              args.threads, workdir, base_env)
         for server in servers.values():
             server.wait_ready("/api/v1/user/me")
         worker = start_worker(args, workdir, base_env)
 
         login = {"email": accounts.BENCH_EMAIL, "password": accounts.BENCH_PASSWORD}
-        token = accounts.must(accounts.call(servers["off"].port, "POST",
+        token = harness.must(harness.call(servers["off"].port, "POST",
                                             "/api/v1/user/authenticate", login),
                               201, "login")["token"]
         for server in servers.values():
-            accounts.must(accounts.call(server.port, "GET", "/api/v1/user/me", token=token),
+            harness.must(harness.call(server.port, "GET", "/api/v1/user/me", token=token),
                           200, f"GET /me on {server.name}")
         wait_drained(registry)
         rows_before = audit_rows(registry)
 
-        target = accounts.Target("GET /api/v1/user/me", "GET", "/api/v1/user/me",
+        target = harness.Target("GET /api/v1/user/me", "GET", "/api/v1/user/me",
                                  {"Authorization": f"Bearer {token}"})
-        db_pid = accounts.find_database_pid()
-        load1 = os.getloadavg()[0]
-        print(f"client: {client}, {args.concurrency} connections, {args.seconds:g} s per run "
-              f"after {args.warmup:g} s warm-up, {args.rounds} rounds; waitress "
-              f"threads={args.threads}; {os.cpu_count()} CPUs; load average {load1:.2f}")
-        if load1 > 0.5:
-            print("warning: the machine is busy; figures will be noisy "
-                  "(background load is shown per run)")
+        db_pid = harness.find_database_pid()
+        harness.announce_load(client, args, "run", f", {args.rounds} rounds")
         on_requests = 0
         for round_number in range(1, args.rounds + 1):
             for name in ("off", "on"):
                 print(f"  round {round_number}, audit_log {name} ...", end=" ", flush=True)
-                result = measure(client, servers[name], target, args, workdir,
-                                 db_pid)
+                result = harness.measure(client, servers[name], target, args, workdir,
+                                         db_pid, names=("server", "db"))
                 result.label = f"audit_log {name}, round {round_number}"
                 result.key = name
                 print(f"{result.rps:,.1f} req/s")

@@ -24,7 +24,8 @@ import statistics
 import tempfile
 import time
 
-JWT_SECRET = "vexpenses-benchmark-secret-0123456789abcdef0123456789"
+from harness import JWT_SECRET, create_database, drop_database
+
 KNOWN = "ana@example.com"
 UNKNOWN = "nobody@example.com"
 
@@ -35,8 +36,6 @@ def build_app(args, folder):
     database_url = args.database_url or f"sqlite:///{folder}/forgot.sqlite"
     if args.database_url:
         drop_database(args.database_url)
-        from accounts import create_database
-
         create_database(args.database_url)
     settings = {
         "vexpenses.env": "testing",
@@ -55,20 +54,6 @@ def build_app(args, folder):
         "vexpenses.argon2.parallelism": "1",
     }
     return make_app(settings)
-
-
-def drop_database(database_url):
-    """A fresh start: the benchmark's own database only (its name must say bench)."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    url = make_url(database_url)
-    if "bench" not in (url.database or ""):
-        raise SystemExit(f"refusing to drop {url.database!r}: use a database named *bench*")
-    engine = create_engine(url.set(database=""))
-    with engine.begin() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS `{url.database}`"))
-    engine.dispose()
 
 
 def percentile(values, fraction):

@@ -34,8 +34,9 @@ import sys
 import tempfile
 import time
 
+from harness import JWT_SECRET, create_database, drop_database
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-JWT_SECRET = "vexpenses-benchmark-secret-0123456789abcdef0123456789"
 
 
 # -- the sink, in its own process ------------------------------------------------
@@ -87,7 +88,8 @@ def make_app(args, port, folder):
 
     database_url = args.database_url or f"sqlite:///{folder}/bench.sqlite"
     if args.database_url:
-        reset_mysql(args.database_url)
+        drop_database(args.database_url)
+        create_database(args.database_url)
     settings = {
         "vexpenses.env": "testing",
         "vexpenses.jwt_secret": JWT_SECRET,
@@ -106,19 +108,6 @@ def make_app(args, port, folder):
         if name.startswith("VEXPENSES_"):
             del os.environ[name]
     return core_make_app(settings)
-
-
-def reset_mysql(url):
-    import sqlalchemy as sa
-
-    parsed = sa.engine.make_url(url)
-    server = sa.create_engine(parsed.set(database=""))
-    with server.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {parsed.database}")
-        conn.exec_driver_sql(
-            f"CREATE DATABASE {parsed.database} CHARACTER SET utf8mb4 "
-            f"COLLATE utf8mb4_unicode_ci")
-    server.dispose()
 
 
 def insert_users(registry, count, prefix):
