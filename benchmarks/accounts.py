@@ -55,7 +55,7 @@ from harness import (
 
 DEFAULT_DATABASE_URL = "mysql+pymysql://root@127.0.0.1:3306/vexpenses_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
-BENCH_EMAIL = "bench@vexpenses.test"
+BENCH_EMAIL = "bench@bench.example.com"  # .test is a special-use name: login refuses it
 BENCH_PASSWORD = "benchmark-password-1"
 BENCH_NAME = "Benchmark User"
 USERS_VERSION_KEY = "vexpenses:users:version"  # see UserService.users_changed
