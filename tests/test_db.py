@@ -107,10 +107,10 @@ def deadlock():
     return error
 
 
-def test_in_transaction_reruns_retryable_work_and_commits():
+def test_run_in_transaction_reruns_retryable_work_and_commits():
     import transaction
 
-    from vexpenses_core.db import in_transaction
+    from vexpenses_core.transactions import run_in_transaction
 
     tm = transaction.TransactionManager(explicit=True)
     calls, committed = [], []
@@ -122,18 +122,18 @@ def test_in_transaction_reruns_retryable_work_and_commits():
             raise deadlock()
         return "done"
 
-    assert in_transaction(tm, work, attempts=3, pause=0) == "done"
+    assert run_in_transaction(tm, work, attempts=3, pause=0) == "done"
     assert len(calls) == 3 and committed == [True]  # aborted attempts never commit
 
 
-def test_in_transaction_raises_other_errors_and_gives_up_after_the_attempts():
+def test_run_in_transaction_raises_other_errors_and_gives_up_after_the_attempts():
     import transaction
 
-    from vexpenses_core.db import in_transaction
+    from vexpenses_core.transactions import run_in_transaction
 
     tm = transaction.TransactionManager(explicit=True)
     with pytest.raises(ValueError):
-        in_transaction(tm, lambda: (_ for _ in ()).throw(ValueError("bad row")), pause=0)
+        run_in_transaction(tm, lambda: (_ for _ in ()).throw(ValueError("bad row")), pause=0)
     calls = []
 
     def always_deadlocked():
@@ -141,7 +141,49 @@ def test_in_transaction_raises_other_errors_and_gives_up_after_the_attempts():
         raise deadlock()
 
     with pytest.raises(RuntimeError):
-        in_transaction(tm, always_deadlocked, attempts=2, pause=0)
+        run_in_transaction(tm, always_deadlocked, attempts=2, pause=0)
     assert len(calls) == 2
     tm.begin()  # no transaction was left open
     tm.abort()
+
+
+class Conflicted(Exception):
+    """An error that only the transaction's data manager knows to be retryable."""
+
+
+class RetryingDataManager:
+    """A data manager that, like zope.sqlalchemy's for a deadlock, says: run it again."""
+
+    def __init__(self, tm):
+        self.transaction_manager = tm
+
+    def should_retry(self, error):
+        return isinstance(error, Conflicted)
+
+    def abort(self, txn):
+        pass
+
+    tpc_begin = commit = tpc_vote = tpc_finish = tpc_abort = abort
+
+    def sortKey(self):  # noqa: N802 (the transaction package's name)
+        return "retrying"
+
+
+def test_the_data_managers_are_asked_before_the_abort():
+    """After ``abort()`` the transaction, and its data managers, are gone: ask first."""
+    import transaction
+
+    from vexpenses_core.transactions import run_in_transaction
+
+    tm = transaction.TransactionManager(explicit=True)
+    calls = []
+
+    def work():
+        calls.append(1)
+        tm.get().join(RetryingDataManager(tm))
+        if len(calls) == 1:
+            raise Conflicted()
+        return "done"
+
+    assert run_in_transaction(tm, work, pause=0) == "done"
+    assert len(calls) == 2

@@ -5,7 +5,6 @@ The same code runs on SQLite (the embedded default) and MySQL/MariaDB.
 
 import datetime
 import os
-import time
 
 import transaction
 import zope.sqlalchemy
@@ -17,6 +16,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
+
+from .transactions import RETRYABLE_MYSQL_ERRORS
 
 # Stable constraint names, so that Alembic migrations mean the same thing on
 # SQLite and MySQL.
@@ -65,11 +66,6 @@ class UTCDateTime(TypeDecorator):
 
 def utcnow():
     return datetime.datetime.now(datetime.UTC)
-
-
-# MySQL errors after which the whole transaction may safely be run again:
-# 1213 deadlock, 1205 lock wait timeout.
-RETRYABLE_MYSQL_ERRORS = {1213, 1205}
 
 
 def is_sqlite(url):
@@ -122,46 +118,6 @@ def _mark_mysql_retryable(context):
     code = orig.args[0] if getattr(orig, "args", None) else None
     if code in RETRYABLE_MYSQL_ERRORS and context.sqlalchemy_exception is not None:
         mark_error_retryable(context.sqlalchemy_exception)
-
-
-def is_retryable(exc, manager=None):
-    """True when a failed transaction may be run again from the start."""
-    from pyramid_retry import IRetryableError
-
-    if IRetryableError.providedBy(exc):
-        return True
-    if manager is not None:
-        try:
-            return bool(manager._retryable(type(exc), exc))
-        except Exception:  # a data manager that cannot tell
-            return False
-    return False
-
-
-def in_transaction(tm, work, attempts=3, pause=0.05, log=None):
-    """Run ``work()`` in a transaction of ``tm`` of its own and commit it.
-
-    On a retryable error (a MySQL deadlock or lock-wait timeout) the
-    transaction is aborted and ``work()`` runs again from the start, up to
-    ``attempts`` times, pausing a little longer each time. Any other error
-    aborts and is raised. For code that commits several units of work in one
-    task, such as a batch import; ``tm`` must have no open transaction.
-    """
-    for attempt in range(1, attempts + 1):
-        tm.begin()
-        try:
-            result = work()
-            tm.commit()
-            return result
-        except Exception as exc:
-            tm.abort()
-            if attempt < attempts and is_retryable(exc, tm):
-                if log is not None:
-                    log.warning("%s; running the transaction again (attempt %d)",
-                                type(exc).__name__, attempt)
-                time.sleep(pause * attempt)
-                continue
-            raise
 
 
 def get_session_factory(engine):

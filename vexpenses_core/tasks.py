@@ -16,7 +16,9 @@ was at-least-once already; a task must cope with running twice.
 A task runs with a request made for it (``request.dbsession``,
 ``request.redis``, ``request.pm``, ``request.enqueue``) and its own
 transaction, committed when it returns, aborted when it raises, and run again
-on a MySQL deadlock or lock-wait timeout.
+on a MySQL deadlock or lock-wait timeout. A task that commits several times
+(a batch import) is marked ``own_transactions`` and runs each unit of work
+with :func:`vexpenses_core.transactions.run_in_transaction`.
 """
 
 import asyncio
@@ -36,10 +38,11 @@ from taskiq.kicker import AsyncKicker
 from transaction.interfaces import NoTransaction
 
 from .broker import make_broker
-from .db import is_retryable, new_transaction_manager, utcnow
+from .db import new_transaction_manager, utcnow
 from .logging import request_id_var
 from .scripting import mark_job
 from .settings import ConfigurationError
+from .transactions import after_commit, in_transaction, retrying
 
 log = logging.getLogger(__name__)
 
@@ -56,18 +59,27 @@ OUTBOX_BATCH = 500
 class TaskSpec:
     name: str
     func: object
+    own_transactions: bool = False
 
 
-def task(func=None, *, name=None):
+def task(func=None, *, name=None, own_transactions=False):
     """Mark ``func(request, *args, **kwargs)`` as a background task.
 
     ``name`` defaults to ``module:function``; plugins should use
     ``<plugin>.<verb>`` so that the name survives refactoring. The function
     is returned unchanged, so it can still be called directly in tests.
+
+    The runner runs the task in one transaction, committed when it returns
+    and run again from the start on a deadlock. A task that commits several
+    times, say once per batch, sets ``own_transactions=True``: it then runs
+    with no transaction open, once, and runs each unit of work with
+    ``run_in_transaction(request.tm, work)``
+    (:mod:`vexpenses_core.transactions`), which retries only that unit.
     """
 
     def mark(fn):
-        fn.vexpenses_task = TaskSpec(name or f"{fn.__module__}:{fn.__qualname__}", fn)
+        fn.vexpenses_task = TaskSpec(name or f"{fn.__module__}:{fn.__qualname__}", fn,
+                                     own_transactions)
         return fn
 
     return mark(func) if func is not None else mark
@@ -171,7 +183,7 @@ class TaskQueue:
         except NoTransaction:
             return self.send(name, *args, **kwargs)
         if self.in_process:  # nothing between commit and send can fail but the process
-            txn.addAfterCommitHook(self._after_commit, args=(name, args, kwargs))
+            after_commit(request, self.send, name, *args, **kwargs)
             return None
         from .models import TaskOutbox
 
@@ -183,7 +195,7 @@ class TaskQueue:
         except KeyError:  # the transaction's first task: one hook sends them all
             rows = []
             txn.set_data(self, rows)
-            txn.addAfterCommitHook(self._send_outbox, args=(rows,))
+            after_commit(request, self._send_outbox, rows)
         rows.append(row)
         return None
 
@@ -191,17 +203,7 @@ class TaskQueue:
         if self.broker.find_task(name) is None:
             raise LookupError(f"no task named {name!r} is registered; is its plugin enabled?")
 
-    def _after_commit(self, committed, name, args, kwargs):
-        if not committed:
-            return
-        try:
-            self.send(name, *args, **kwargs)
-        except Exception:
-            log.exception("could not send task %s after commit", name)
-
-    def _send_outbox(self, committed, rows):
-        if not committed:
-            return
+    def _send_outbox(self, rows):
         sent = []
         try:
             for row in rows:
@@ -310,31 +312,30 @@ def run_task(registry, func, args, kwargs, request_id=None):
     """Run ``func(request, *args, **kwargs)`` in its own transaction.
 
     The same code path as a view: a request with ``dbsession`` joined to a
-    transaction manager. Retried from the start on retryable DB errors.
+    transaction manager. Retried from the start, with a new request, on
+    retryable DB errors. A task marked ``own_transactions`` runs once with
+    no transaction open, and retries its units of work itself.
     """
     request_id = request_id or request_id_var.get()  # set from the message's labels
     spec = getattr(func, "vexpenses_task", None)
     job = spec.name if spec is not None else "task"
-    for attempt in range(1, DB_ATTEMPTS + 1):
+    own_transactions = spec is not None and spec.own_transactions
+
+    def attempt():
         request = make_task_request(registry, request_id, job)
         env = prepare(request=request, registry=registry)
         token = request_id_var.set(request.request_id)
-        tm = request.tm
         try:
-            tm.begin()
-            try:
-                result = func(request, *args, **kwargs)
-                tm.commit()
-                return result
-            except Exception as exc:
-                tm.abort()
-                if attempt < DB_ATTEMPTS and is_retryable(exc, tm):
-                    log.warning("task %s hit a retryable error, attempt %d", func, attempt)
-                    continue
-                raise
+            if own_transactions:
+                return func(request, *args, **kwargs)
+            return in_transaction(request.tm, lambda: func(request, *args, **kwargs))
         finally:
             request_id_var.reset(token)
             env["closer"]()
+
+    if own_transactions:
+        return attempt()
+    return retrying(attempt, DB_ATTEMPTS, log=log)
 
 
 def register_tasks(registry, tasks):

@@ -22,10 +22,12 @@ import hashlib
 import hmac
 import json
 import logging
-import time
 
 import sqlalchemy as sa
+from pyramid_retry import mark_error_retryable
 from sqlalchemy.exc import IntegrityError, OperationalError
+
+from vexpenses_core.transactions import retrying
 
 from .models import AuditLogChain, AuditLogEntry
 
@@ -98,15 +100,20 @@ def lock_head(conn):
 
 
 def _retrying(func):
-    """Run ``func`` again on a lock timeout, deadlock or head-creation race."""
-    for attempt in range(1, ATTEMPTS + 1):
+    """Run ``func`` again on a lock timeout, deadlock or head-creation race.
+
+    Any OperationalError counts: SQLite's "database is locked" is a lock
+    timeout too. ``func`` uses its own connection, not a transaction manager.
+    """
+
+    def attempt():
         try:
             return func()
-        except (OperationalError, IntegrityError):
-            if attempt == ATTEMPTS:
-                raise
-            time.sleep(0.05 * attempt)
-    return None  # pragma: no cover
+        except (OperationalError, IntegrityError) as exc:
+            mark_error_retryable(exc)
+            raise
+
+    return retrying(attempt, ATTEMPTS, log=log)
 
 
 class ChainWriter:

@@ -19,7 +19,8 @@ from sqlalchemy import func, insert, select, update
 
 from vexpenses_core.accounts.services import UserService
 from vexpenses_core.api import NotFound, RequestTooLarge, ValidationError
-from vexpenses_core.db import in_transaction, utcnow
+from vexpenses_core.db import utcnow
+from vexpenses_core.transactions import after_commit, run_in_transaction
 
 from . import csvfile
 from .interfaces import IUploadStorage
@@ -297,7 +298,8 @@ class ImportService:
         record.chunks_total = len(plan.chunks)
         record.started_at = now
         self.db.flush()
-        self._after_commit(self.progress.start, import_id, plan.records, now.timestamp())
+        after_commit(self.request, self.progress.start, import_id, plan.records,
+                     now.timestamp())
         self.hook.vexpenses_import_started(request=self.request, import_id=import_id,
                                            uploader_id=record.user_id)
         for chunk in plan.chunks:
@@ -315,58 +317,44 @@ class ImportService:
             request=self.request, import_id=record.id, uploader_id=record.user_id,
             status=FAILED, counts=record.counts(), send_invitations=record.send_invitations)
 
-    def _after_commit(self, func, *args):
-        """Run ``func`` once the current transaction has committed (Redis follows the DB)."""
-
-        def hook(committed):
-            if committed:
-                try:
-                    func(*args)
-                except Exception:  # progress is a convenience; the data is committed
-                    log.warning("could not update import progress in Redis", exc_info=True)
-
-        self.request.tm.get().addAfterCommitHook(hook)
-
     # -- worker side: chunks ------------------------------------------------------
 
     def process_chunk(self, import_id, chunk_index):
         """Process a chunk batch by batch, from its checkpoint. Idempotent.
 
+        Runs with no transaction open (its task has ``own_transactions``).
         Each batch is its own transaction, which also moves the checkpoint:
         a worker killed mid-chunk loses at most its uncommitted batch, and the
         redelivered task resumes after the last commit. A deadlock or
         lock-wait timeout retries only the batch.
         """
         tm = self.request.tm
-        record = self.db.get(Import, import_id)
-        chunk = self.db.get(ImportChunk, (import_id, chunk_index))
-        if record is None or chunk is None or record.status != RUNNING or chunk.done:
+        job = run_in_transaction(tm, lambda: self._chunk_job(import_id, chunk_index), log=log)
+        if job is None:
             return
-        job = _ChunkJob(import_id, chunk_index, record.send_invitations, record.user_id)
-        path, delimiter, start, end, first_row = (
-            record.path, record.delimiter, chunk.start, chunk.end, chunk.first_row)
-        tm.commit()  # end the read-only transaction; each batch has its own
-        tm.begin()
         try:
-            with self.storage.open(path) as fileobj:
-                fileobj.seek(start)
-                data = fileobj.read(end - start)
+            with self.storage.open(job.path) as fileobj:
+                fileobj.seek(job.start)
+                data = fileobj.read(job.end - job.start)
         except FileNotFoundError:
-            self._fail_running(import_id, "The uploaded file disappeared from storage.")
+            run_in_transaction(tm, lambda: self._fail_running(
+                import_id, "The uploaded file disappeared from storage."), log=log)
             return
-        reader = csvfile.ChunkReader(data, delimiter, first_row)
-        while self._batch_with_retries(job, reader):
+        reader = csvfile.ChunkReader(data, job.delimiter, job.first_row)
+        while run_in_transaction(tm, lambda: self._batch(job, reader),
+                                 attempts=BATCH_ATTEMPTS, log=log):
             if self.options["batch_delay"]:
                 time.sleep(self.options["batch_delay"])
 
-    def _batch_with_retries(self, job, reader):
-        tm = self.request.tm
-        tm.abort()  # the empty transaction left open after the previous batch
-        try:
-            return in_transaction(tm, lambda: self._batch(job, reader),
-                                  attempts=BATCH_ATTEMPTS, log=log)
-        finally:
-            tm.begin()  # the task runner commits the transaction it began
+    def _chunk_job(self, import_id, chunk_index):
+        """What a chunk's batches need to know, or None when there is nothing to do."""
+        record = self.db.get(Import, import_id)
+        chunk = self.db.get(ImportChunk, (import_id, chunk_index))
+        if record is None or chunk is None or record.status != RUNNING or chunk.done:
+            return None
+        return _ChunkJob(import_id, chunk_index, record.send_invitations, record.user_id,
+                         record.path, record.delimiter, chunk.start, chunk.end,
+                         chunk.first_row)
 
     def _batch(self, job, reader):
         """One batch in the current transaction; return True when the chunk has more."""
@@ -393,7 +381,7 @@ class ImportService:
             self.hook.vexpenses_users_imported(
                 request=self.request, import_id=job.import_id, user_ids=user_ids,
                 send_invitations=job.send_invitations)
-        self._after_commit(self.progress.add, job.import_id, counts)
+        after_commit(self.request, self.progress.add, job.import_id, counts)
         if finished:
             self.hook.vexpenses_import_chunk_done(
                 request=self.request, import_id=job.import_id, chunk_index=job.chunk_index,
@@ -496,7 +484,7 @@ class ImportService:
             .execution_options(synchronize_session=False))
         if finished.rowcount != 1:
             return
-        self._after_commit(self.progress.drop, import_id)
+        after_commit(self.request, self.progress.drop, import_id)
         self.request.enqueue(tasks.remove_old_files)
         self.hook.vexpenses_import_finished(
             request=self.request, import_id=import_id, uploader_id=uploader_id,
@@ -514,6 +502,11 @@ class _ChunkJob:
     chunk_index: int
     send_invitations: bool
     uploader_id: int | None
+    path: str
+    delimiter: str
+    start: int
+    end: int
+    first_row: int
 
 
 def kept_fields(fields):

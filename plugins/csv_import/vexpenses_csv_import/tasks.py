@@ -10,7 +10,8 @@ def plan(request, import_id):
     ImportService(request).plan(import_id)
 
 
-@task(name="csv_import.process_chunk")
+# Commits once per batch: the service runs each batch in a transaction of its own.
+@task(name="csv_import.process_chunk", own_transactions=True)
 def process_chunk(request, import_id, chunk_index):
     ImportService(request).process_chunk(import_id, chunk_index)
 

@@ -1,0 +1,128 @@
+"""One way to run work in a transaction: retries, and what happens after commit.
+
+:func:`run_in_transaction` runs a unit of work in a transaction of its own
+and commits it; on a retryable error (a MySQL deadlock or lock-wait
+timeout) it aborts and runs the work again from the start. The task runner,
+tasks that commit several times (``@task(..., own_transactions=True)``) and
+the audit chain writer all retry through :func:`retrying`.
+
+:func:`after_commit` runs a function once the request's transaction has
+committed: for Redis, e-mail and other things outside the database that
+must follow it, never precede it.
+"""
+
+import logging
+import time
+
+from pyramid_retry import IRetryableError, mark_error_retryable
+from sqlalchemy.exc import DBAPIError
+from transaction.interfaces import NoTransaction
+
+log = logging.getLogger(__name__)
+
+#: How often a unit of work runs in all, and the pause before the second run
+#: (it grows by as much before each next one).
+ATTEMPTS = 3
+PAUSE = 0.05
+
+# MySQL errors after which the whole transaction may safely be run again:
+# 1213 deadlock, 1205 lock wait timeout.
+RETRYABLE_MYSQL_ERRORS = {1213, 1205}
+
+
+def is_retryable_db_error(exc):
+    """True for a database error after which the transaction may run again.
+
+    Marked by the engine (:func:`vexpenses_core.db.make_engine`), or a MySQL
+    deadlock or lock-wait timeout that reached us without that marking.
+    """
+    if IRetryableError.providedBy(exc):
+        return True
+    if isinstance(exc, DBAPIError):
+        args = getattr(exc.orig, "args", None)
+        return bool(args) and args[0] in RETRYABLE_MYSQL_ERRORS
+    return False
+
+
+def is_retryable(exc, tm):
+    """True when the failed transaction of ``tm`` may be run again from the start.
+
+    Ask before ``tm.abort()``: the data managers joined to the transaction
+    (zope.sqlalchemy's knows a pymysql deadlock) are gone after it.
+    """
+    if is_retryable_db_error(exc):
+        return True
+    try:
+        return bool(tm._retryable(type(exc), exc))
+    except NoTransaction:
+        return False
+
+
+def retrying(work, attempts=ATTEMPTS, pause=PAUSE, log=log):
+    """Call ``work()`` until it returns; run it again after an error marked retryable.
+
+    An error is retryable when it provides pyramid_retry's ``IRetryableError``
+    (:func:`in_transaction` marks the ones it finds retryable). After
+    ``attempts`` runs, or on any other error, the error is raised.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except Exception as exc:
+            if attempt == attempts or not IRetryableError.providedBy(exc):
+                raise
+            log.warning("%s; running the transaction again (attempt %d of %d)",
+                        type(exc).__name__, attempt + 1, attempts)
+            time.sleep(pause * attempt)
+    return None  # pragma: no cover
+
+
+def in_transaction(tm, work):
+    """Run ``work()`` once in a new transaction of ``tm`` and commit it.
+
+    On an error the transaction is aborted and the error raised, marked
+    retryable when it is (decided before the abort, see :func:`is_retryable`).
+    ``tm`` must have no open transaction.
+    """
+    tm.begin()
+    try:
+        result = work()
+        tm.commit()
+        return result
+    except Exception as exc:
+        retry = is_retryable(exc, tm)
+        tm.abort()
+        if retry:
+            mark_error_retryable(exc)
+        raise
+
+
+def run_in_transaction(tm, work, attempts=ATTEMPTS, pause=PAUSE, log=log):
+    """Run ``work()`` in a transaction of ``tm`` of its own, and commit it.
+
+    On a retryable error (a MySQL deadlock or lock-wait timeout) the
+    transaction is aborted and ``work()`` runs again from the start, up to
+    ``attempts`` times, pausing a little longer each time. Any other error
+    aborts and is raised. For code that commits several units of work, such
+    as a batch import; ``tm`` must have no open transaction.
+    """
+    return retrying(lambda: in_transaction(tm, work), attempts, pause, log)
+
+
+def after_commit(request, fn, /, *args, **kwargs):
+    """Call ``fn(*args, **kwargs)`` once ``request``'s transaction commits.
+
+    Nothing happens if it aborts. The data is committed by then, so an error
+    in ``fn`` is logged, never raised. Call it inside the transaction.
+    """
+
+    def hook(committed):
+        if not committed:
+            return
+        try:
+            fn(*args, **kwargs)
+        except Exception:
+            log.warning("%s failed after commit",
+                        getattr(fn, "__qualname__", repr(fn)), exc_info=True)
+
+    request.tm.get().addAfterCommitHook(hook)
