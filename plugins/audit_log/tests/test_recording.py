@@ -90,15 +90,6 @@ def test_hook_audit_labels_name_a_plugins_actions(make_app, standin, monkeypatch
             if r["hook"] == "vexpenses_greeting_queued"] == ["Greeting waiting"]
 
 
-def test_hook_audit_labels_of_csv_import_and_mailer_name_their_own_hooks(make_app, tmp_path):
-    app = make_app(**{"vexpenses.plugins": "audit_log csv_import mailer",
-                      "vexpenses.upload_dir": str(tmp_path / "uploads")})
-    labels = app.app.registry.audit_log_recorder.labels
-    assert labels("vexpenses_import_uploaded") == "Upload file"
-    assert labels("vexpenses_import_viewed") == "Get import progress"
-    assert labels("vexpenses_mail_failed") == "Mail failed"
-
-
 def test_the_built_in_labels_name_only_the_core_and_audit_log_hooks():
     import vexpenses_audit_log.hookspecs
     from vexpenses_audit_log.labels import BUILTIN_LABELS
@@ -107,13 +98,6 @@ def test_the_built_in_labels_name_only_the_core_and_audit_log_hooks():
 
     ours = set(dir(vexpenses_core.hookspecs)) | set(dir(vexpenses_audit_log.hookspecs))
     assert set(BUILTIN_LABELS) <= ours
-
-
-def test_siblings_label_their_hooks_without_audit_log():
-    from vexpenses_core.plugins import build_plugin_manager
-
-    pm = build_plugin_manager(["csv_import", "mailer"])  # check_pending passes
-    assert not pm.hook.vexpenses_audit_labels.has_spec()
 
 
 def test_labels_from_the_setting_win(make_app):
