@@ -42,3 +42,34 @@ def test_bad_values_name_the_setting_the_variable_and_the_rule(name, raw, messag
 def test_undocumented_names_what_a_page_misses():
     page = "`vexpenses.hello.greeting` (`VEXPENSES_HELLO_GREETING`), `vexpenses.hello.repeat`"
     assert SETTINGS.undocumented(page) == ["repeat", "pause", "tone", "secret"]
+
+
+ODD = PluginSettings(
+    "odd",
+    Setting("mode", "auto", one_of("auto", "on", "off", fold=True), env=False,
+            rule="must be auto, on or off"),
+    Setting("key", "", secret=True),
+    Setting("count", "1", number(), env=False),
+)
+
+
+def test_ini_only_settings_rules_and_secrets():
+    # no variable for an ini-only setting, but a value from code is taken as given
+    values = ODD.read({"vexpenses.odd.mode": " ON ", "vexpenses.odd.count": 4},
+                      {"VEXPENSES_ODD_MODE": "off", "VEXPENSES_ODD_KEY": " k "})
+    assert values == {"mode": "on", "key": " k ", "count": 4}
+    with pytest.raises(ConfigurationError) as caught:
+        ODD.read({"vexpenses.odd.mode": "maybe"}, {})
+    assert str(caught.value) == "vexpenses.odd.mode must be auto, on or off, not 'maybe'"
+    assert ODD.undocumented("`vexpenses.odd.mode` `vexpenses.odd.count` `vexpenses.odd.key`"
+                            ) == ["key"]
+
+
+def test_a_secret_is_never_repeated():
+    def refuse(raw):
+        raise ValueError("must be hex")
+
+    with pytest.raises(ConfigurationError) as caught:
+        PluginSettings("odd", Setting("key", "", refuse, secret=True)).read(
+            {}, {"VEXPENSES_ODD_KEY": "hunter2"})
+    assert str(caught.value) == "vexpenses.odd.key (VEXPENSES_ODD_KEY) must be hex"

@@ -271,16 +271,22 @@ def _check_secret(settings):
 class Setting:
     """One plugin setting, ``vexpenses.<plugin>.<name>`` in the ini file.
 
-    ``default`` is written as in the ini file. ``parse`` turns the raw string
-    into the value, or raises ``ValueError`` whose message is the rule, e.g.
-    ``"must be a number of at least 1"``. ``env`` names the environment
-    variable when it is not ``VEXPENSES_<PLUGIN>_<NAME>``.
+    ``default`` is written as in the ini file. ``parse`` turns the value,
+    stripped, into what the plugin uses, or raises ``ValueError`` whose message
+    is the rule, e.g. ``"must be a number of at least 1"``; a parser with a
+    message of another shape raises :class:`ConfigurationError` itself.
+    ``env`` names the environment variable when it is not
+    ``VEXPENSES_<PLUGIN>_<NAME>``, or is ``False`` for an ini-only setting.
+    ``rule`` replaces the parser's rule in the message. A ``secret`` is kept
+    as written, spaces included, and never repeated in a message.
     """
 
     name: str
     default: str
     parse: Callable[[str], object] = str
-    env: str | None = None
+    env: str | bool | None = None
+    rule: str | None = None
+    secret: bool = False
 
 
 class PluginSettings:
@@ -295,35 +301,50 @@ class PluginSettings:
         self.prefix = f"vexpenses.{plugin}."
         self.settings = {setting.name: setting for setting in settings}
         self.variables = {
-            setting.name: setting.env or f"VEXPENSES_{plugin}_{setting.name}".upper()
+            setting.name: None if setting.env is False
+            else setting.env or f"VEXPENSES_{plugin}_{setting.name}".upper()
             for setting in settings
         }
 
     def raw(self, settings, environ=None):
-        """``{name: string}``: the variable, else the ini file, else the default."""
+        """``{name: value as given}``: the variable, else the ini file, else the default.
+
+        Values set from code rather than an ini file (a dict, a number) stay as they are.
+        """
         environ = os.environ if environ is None else environ
-        return {
-            name: str(environ[self.variables[name]] if self.variables[name] in environ
-                      else settings.get(self.prefix + name, setting.default))
-            for name, setting in self.settings.items()
-        }
+        values = {}
+        for name, setting in self.settings.items():
+            variable = self.variables[name]
+            if variable is not None and variable in environ:
+                values[name] = environ[variable]
+            else:
+                values[name] = settings.get(self.prefix + name, setting.default)
+        return values
 
     def read(self, settings, environ=None):
         """``{name: parsed value}``; raises :class:`ConfigurationError` for a bad one."""
         values = {}
         for name, raw in self.raw(settings, environ).items():
+            setting = self.settings[name]
+            value = raw.strip() if isinstance(raw, str) and not setting.secret else raw
             try:
-                values[name] = self.settings[name].parse(raw.strip())
+                values[name] = setting.parse(value)
             except ValueError as exc:
+                shown = "" if setting.secret else f", not {raw!r}"
                 raise ConfigurationError(
-                    f"{self.prefix}{name} ({self.variables[name]}) {exc}, not {raw!r}"
-                ) from None
+                    f"{self.describe(name)} {setting.rule or exc}{shown}") from None
         return values
+
+    def describe(self, name):
+        """``vexpenses.<plugin>.<name> (VARIABLE)``, as messages name a setting."""
+        variable = self.variables[name]
+        return self.prefix + name + (f" ({variable})" if variable else "")
 
     def undocumented(self, text):
         """The settings whose name or variable ``text`` (a doc page) does not mention."""
-        return [name for name in self.settings
-                if f"`{self.prefix}{name}`" not in text or f"`{self.variables[name]}`" not in text]
+        return [name for name, variable in self.variables.items()
+                if f"`{self.prefix}{name}`" not in text
+                or (variable is not None and f"`{variable}`" not in text)]
 
 
 def number(minimum=1, kind=int):
@@ -331,7 +352,7 @@ def number(minimum=1, kind=int):
     def parse(raw):
         try:
             value = kind(raw)
-        except ValueError:
+        except (TypeError, ValueError):
             value = None
         if value is None or value != value or value < minimum:  # value != value: NaN
             whole = "whole number" if kind is int else "number"
@@ -340,12 +361,14 @@ def number(minimum=1, kind=int):
     return parse
 
 
-def one_of(*choices):
-    """A parser for one of ``choices``, spelt exactly."""
+def one_of(*choices, fold=False):
+    """A parser for one of ``choices``: spelt exactly, or in any case with ``fold``
+    (the value is then lower-cased)."""
     def parse(raw):
-        if raw not in choices:
+        value = str(raw).lower() if fold else raw
+        if value not in choices:
             raise ValueError(f"must be one of {', '.join(choices)}")
-        return raw
+        return value
     return parse
 
 
