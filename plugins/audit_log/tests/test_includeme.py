@@ -1,9 +1,11 @@
 """The plugin's wiring: its hookimpls, settings, tables and a second include."""
 
+import pathlib
+
 import pytest
 import sqlalchemy as sa
 from pyramid.config import Configurator
-from vexpenses_audit_log.config import parse_settings
+from vexpenses_audit_log.config import SETTINGS, parse_settings
 from vexpenses_audit_log.testing import bearer, settle, stored_rows
 
 from vexpenses_core.settings import ConfigurationError
@@ -77,3 +79,8 @@ def test_settings_defaults_and_the_chain_key_variable():
     assert parse_settings(ini, environ={"VEXPENSES_AUDIT_LOG_CHAIN_KEY": ""}).chain_key is None
     labels = parse_settings({"vexpenses.audit_log.labels": "\n# note\na_b = A B\n"}, environ={})
     assert labels.labels == {"a_b": "A B"}
+
+
+def test_every_setting_is_documented():
+    doc = (pathlib.Path(__file__).resolve().parents[3] / "docs/audit_log.md").read_text()
+    assert SETTINGS.undocumented(doc) == []
