@@ -25,6 +25,7 @@ from ..db import utcnow
 from ..models import AuthSession, PasswordReset, RefreshToken, User
 from ..paginator import PER_PAGE, offset_for
 from ..security import oldest_live_login, session_limit
+from ..transactions import after_commit
 from .interfaces import IPasswordHasher, IRateLimiter
 
 
@@ -161,11 +162,9 @@ class UserService:
         """
         key = self.request.redis_key("users", "version")
         try:
-            txn = self.request.tm.get()
-        except NoTransaction:
+            after_commit(self.request, self.redis.incr, key)
+        except NoTransaction:  # nothing to wait for
             self.redis.incr(key)
-            return
-        txn.addAfterCommitHook(lambda committed: committed and self.redis.incr(key))
 
     def _filters(self, name, email):
         conditions = []
