@@ -28,6 +28,7 @@ def run_import(args):
     from vexpenses_core.accounts.services import UserService
 
     from .services import ImportService
+    from .tasks import queue_import
 
     env = bootstrap_app(args.config_uri, require_plugin="csv_import")
     request = env["request"]
@@ -46,6 +47,7 @@ def run_import(args):
                 record = ImportService(request).create(
                     fileobj, os.path.basename(args.file), uploader_id, not args.no_invitations)
             import_id = record.id
+            queue_import(request, import_id)
         print(f"import {import_id}: {args.file} queued", file=out, flush=True)
         last = None
         while True:

@@ -1,9 +1,11 @@
 """The import itself, shared by the upload view, the tasks and the command.
 
-Web side: store the upload, create the import, queue its planning. Worker
-side: plan (file-level checks, chunks), then process each chunk in batches,
-each batch one transaction that also moves the chunk's checkpoint; the last
-batch of the last chunk finishes the import, exactly once.
+Web side: store the upload and create the import. Worker side: plan
+(file-level checks, chunks), then process each chunk in batches, each batch
+one transaction that also moves the chunk's checkpoint; the last batch of
+the last chunk finishes the import, exactly once. The service never queues:
+it returns what should happen next, and the tasks, views and commands
+(:mod:`.tasks`) queue it.
 """
 
 import csv
@@ -88,14 +90,13 @@ class ImportService:
 
     def create(self, fileobj, original_name, uploader_id, send_invitations=True,
                requester=None):
-        """Store the file and create its import (status 0); planning is queued after commit.
+        """Store the file and create its import (status 0); the caller queues its planning
+        (:func:`.tasks.queue_import`).
 
         ``requester`` is the user uploading through the API: unless an admin, the
         quotas apply, and invitations only if ``invitations`` is ``everyone``.
         Without one (the command, run by an operator), neither limit applies.
         """
-        from . import tasks
-
         quotas = self.request.registry.csv_import_quotas
         if requester is not None:
             quotas.charge_upload(requester)
@@ -128,9 +129,6 @@ class ImportService:
         )
         self.db.add(record)
         self.db.flush()
-        self.request.enqueue(tasks.plan, record.id)
-        # Each upload also clears out expired files: disk use cannot grow without it.
-        self.request.enqueue(tasks.remove_old_files)
         return record
 
     def visible(self, raw_id, user):
@@ -261,29 +259,31 @@ class ImportService:
     # -- worker side: planning ------------------------------------------------------
 
     def plan(self, import_id):
-        """Check the file, split it into chunks and queue them. Safe to run twice."""
-        from . import tasks
+        """Check the file and split it into chunks. Safe to run twice.
 
+        Returns a :class:`Planned`: the chunks to process, and whether the
+        import failed already (its file may then be removed).
+        """
         record = self.db.scalar(select(Import).where(Import.id == import_id).with_for_update())
         if record is None:
-            return
+            return Planned()
         if record.status == RUNNING:
             # Delivered again after it committed: the chunk tasks may not have
             # been sent. Sending them twice is harmless; each is idempotent.
-            for index in self.db.scalars(select(ImportChunk.chunk_index).where(
-                    ImportChunk.import_id == import_id, ImportChunk.done.is_(False))):
-                self.request.enqueue(tasks.process_chunk, import_id, index)
-            return
+            return Planned(chunks=list(self.db.scalars(select(ImportChunk.chunk_index).where(
+                ImportChunk.import_id == import_id, ImportChunk.done.is_(False)))))
         if record.status != PENDING:
-            return
+            return Planned()
         try:
             with self.storage.open(record.path) as fileobj:
                 plan = csvfile.plan_file(fileobj, self.options["chunk_bytes"],
                                          self.options["max_line_bytes"])
         except csvfile.FileError as exc:
-            return self._fail(record, exc.message)
+            self._fail(record, exc.message)
+            return Planned(finished=True)
         except FileNotFoundError:
-            return self._fail(record, "The uploaded file is missing from storage.")
+            self._fail(record, "The uploaded file is missing from storage.")
+            return Planned(finished=True)
         now = utcnow()
         self.db.execute(insert(ImportChunk), [
             {"import_id": import_id, "chunk_index": chunk.index, "start": chunk.start,
@@ -302,17 +302,13 @@ class ImportService:
                      now.timestamp())
         self.hook.vexpenses_import_started(request=self.request, import_id=import_id,
                                            uploader_id=record.user_id)
-        for chunk in plan.chunks:
-            self.request.enqueue(tasks.process_chunk, import_id, chunk.index)
+        return Planned(chunks=[chunk.index for chunk in plan.chunks])
 
     def _fail(self, record, message):
-        from . import tasks
-
         record.status = FAILED
         record.error = message
         record.finished_at = utcnow()
         self.db.flush()
-        self.request.enqueue(tasks.remove_old_files)
         self.hook.vexpenses_import_finished(
             request=self.request, import_id=record.id, uploader_id=record.user_id,
             status=FAILED, counts=record.counts(), send_invitations=record.send_invitations)
@@ -321,6 +317,9 @@ class ImportService:
 
     def process_chunk(self, import_id, chunk_index):
         """Process a chunk batch by batch, from its checkpoint. Idempotent.
+
+        Returns True when this chunk ended the import (finished or failed it),
+        so that the files of ended imports may be removed.
 
         Runs with no transaction open (its task has ``own_transactions``).
         Each batch is its own transaction, which also moves the checkpoint:
@@ -331,18 +330,20 @@ class ImportService:
         tm = self.request.tm
         job = run_in_transaction(tm, lambda: self._chunk_job(import_id, chunk_index), log=log)
         if job is None:
-            return
+            return False
         try:
             with self.storage.open(job.path) as fileobj:
                 fileobj.seek(job.start)
                 data = fileobj.read(job.end - job.start)
         except FileNotFoundError:
-            run_in_transaction(tm, lambda: self._fail_running(
+            return run_in_transaction(tm, lambda: self._fail_running(
                 import_id, "The uploaded file disappeared from storage."), log=log)
-            return
         reader = csvfile.ChunkReader(data, job.delimiter, job.first_row)
-        while run_in_transaction(tm, lambda: self._batch(job, reader),
-                                 attempts=BATCH_ATTEMPTS, log=log):
+        while True:
+            more, ended = run_in_transaction(tm, lambda: self._batch(job, reader),
+                                             attempts=BATCH_ATTEMPTS, log=log)
+            if not more:
+                return ended
             if self.options["batch_delay"]:
                 time.sleep(self.options["batch_delay"])
 
@@ -357,7 +358,11 @@ class ImportService:
                          chunk.first_row)
 
     def _batch(self, job, reader):
-        """One batch in the current transaction; return True when the chunk has more."""
+        """One batch in the current transaction.
+
+        Returns ``(more, ended)``: whether the chunk has more rows, and whether
+        this batch ended the import.
+        """
         chunk = self.db.scalar(
             select(ImportChunk)
             .where(ImportChunk.import_id == job.import_id,
@@ -365,7 +370,7 @@ class ImportService:
             .with_for_update()  # a second delivery of this chunk waits here, then resumes
         )
         if chunk is None or chunk.done:
-            return False
+            return False, False
         records, next_row, finished = reader.read(chunk.next_row, self.options["batch_rows"])
         user_ids, rejected = self._write_rows(job.import_id, records)
         duplicates = sum(1 for row in rejected if row[1] == "duplicate")
@@ -382,12 +387,13 @@ class ImportService:
                 request=self.request, import_id=job.import_id, user_ids=user_ids,
                 send_invitations=job.send_invitations)
         after_commit(self.request, self.progress.add, job.import_id, counts)
+        ended = False
         if finished:
             self.hook.vexpenses_import_chunk_done(
                 request=self.request, import_id=job.import_id, chunk_index=job.chunk_index,
                 counts={name: getattr(chunk, name) for name in COUNT_NAMES})
-            self._chunk_done(job.import_id, job.uploader_id, job.send_invitations)
-        return not finished
+            ended = self._chunk_done(job.import_id, job.uploader_id, job.send_invitations)
+        return not finished, ended
 
     def _write_rows(self, import_id, records):
         """Validate and insert one batch; return (new user ids, rejected rows)."""
@@ -445,9 +451,7 @@ class ImportService:
         return keep
 
     def _chunk_done(self, import_id, uploader_id, invitations):
-        """Count the chunk as done; the last one to commit finishes the import."""
-        from . import tasks
-
+        """Count the chunk as done; the last one to commit finishes the import (True)."""
         self.db.execute(
             update(Import).where(Import.id == import_id)
             .values(chunks_done=Import.chunks_done + 1)
@@ -456,7 +460,7 @@ class ImportService:
             select(Import.chunks_done, Import.chunks_total)
             .where(Import.id == import_id).with_for_update()).one()
         if done < expected:
-            return
+            return False
         # Locking reads: they see every chunk's last commit, whatever our snapshot.
         rows = self.db.execute(
             select(ImportChunk).where(ImportChunk.import_id == import_id)
@@ -483,17 +487,29 @@ class ImportService:
                     error_summary=json.dumps(summary) if summary else None, **counts)
             .execution_options(synchronize_session=False))
         if finished.rowcount != 1:
-            return
+            return False
         after_commit(self.request, self.progress.drop, import_id)
-        self.request.enqueue(tasks.remove_old_files)
         self.hook.vexpenses_import_finished(
             request=self.request, import_id=import_id, uploader_id=uploader_id,
             status=status, counts=counts, send_invitations=invitations)
+        return True
 
     def _fail_running(self, import_id, message):
+        """Fail a running import; True when this call failed it."""
         record = self.db.scalar(select(Import).where(Import.id == import_id).with_for_update())
         if record is not None and record.status == RUNNING:
             self._fail(record, message)
+            return True
+        return False
+
+
+@dataclasses.dataclass(frozen=True)
+class Planned:
+    """What planning leaves to do: the chunks to process, and whether the import
+    ended already (failed at planning), so that its file may be removed."""
+
+    chunks: list = dataclasses.field(default_factory=list)
+    finished: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,6 +5,7 @@ from pyramid.response import FileIter, Response
 from vexpenses_core.api import FORM_TYPES, ValidationError, form_fields, success
 
 from .services import UPLOAD_MESSAGE, ImportService
+from .tasks import queue_import
 
 UPLOAD_PATH = "/api/v1/user/upload"
 FALSE_WORDS = ("0", "false", "no", "off")
@@ -25,6 +26,7 @@ def upload(request):
                                 send_invitations, requester=request.identity)
     finally:
         field.file.close()  # webob's spooled copy of the part
+    queue_import(request, record.id)
     request.pm.hook.vexpenses_import_uploaded(request=request, import_id=record.id)
     data = service.base_dict(record)
     data["sha256"], data["size"] = record.sha256, record.size

@@ -7,7 +7,7 @@ the backend chosen by ``vexpenses.mailer.backend`` (smtp, file or console).
 
 from vexpenses_core import hookimpl
 
-from . import hookspecs, openapi, services, tasks
+from . import hookspecs, openapi, tasks
 
 
 @hookimpl
@@ -41,17 +41,17 @@ def vexpenses_audit_labels():
 
 @hookimpl
 def vexpenses_user_registered(request, user):
-    services.queue_mail(request, "welcome", user.id)
+    tasks.queue_mail(request, "welcome", user.id)
 
 
 @hookimpl
 def vexpenses_password_reset_requested(request, user, reset_url):
-    services.queue_mail(request, "reset", user.id, secrets_context={"reset_url": reset_url})
+    tasks.queue_mail(request, "reset", user.id, secrets_context={"reset_url": reset_url})
 
 
 @hookimpl
 def vexpenses_password_reset_completed(request, user, sessions_ended):
-    services.queue_mail(request, "password_changed", user.id,
+    tasks.queue_mail(request, "password_changed", user.id,
                         {"sessions_ended": int(sessions_ended or 0)})
 
 
@@ -60,11 +60,11 @@ def vexpenses_password_reset_completed(request, user, sessions_ended):
 
 @hookimpl(optionalhook=True)
 def vexpenses_users_imported(request, import_id, user_ids, send_invitations):
-    services.queue_invitations(request, import_id, user_ids, send_invitations)
+    tasks.queue_invitations(request, import_id, user_ids, send_invitations)
 
 
 @hookimpl(optionalhook=True)
 def vexpenses_import_finished(request, import_id, uploader_id, status, counts,
                               send_invitations):
-    services.queue_import_summary(request, import_id, uploader_id, status, counts,
+    tasks.queue_import_summary(request, import_id, uploader_id, status, counts,
                                   send_invitations)

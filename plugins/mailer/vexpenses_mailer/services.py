@@ -1,10 +1,12 @@
-"""What the mailer does: queue a message from a hook, then build, send and record it
-in a task. Hookimpls and tasks are thin and call these."""
+"""What the mailer does in a task: build, send and record messages.
+
+Queueing them is the tasks module's job (:mod:`.tasks`): this module never
+queues; it returns what should be sent next. Hookimpls and tasks are thin.
+"""
 
 import datetime
 import logging
 import secrets
-import uuid
 
 from sqlalchemy import func, insert, select
 
@@ -12,7 +14,6 @@ from vexpenses_core.accounts.services import PasswordResetService, sha256
 from vexpenses_core.db import utcnow
 from vexpenses_core.models import PasswordReset, User
 
-from . import tasks
 from .backends import PermanentError
 from .delivery import Outgoing, deliver, mark_failed
 from .messages import build_message, recipient
@@ -21,48 +22,6 @@ from .models import FAILED, SENT, MailDelivery
 log = logging.getLogger(__name__)
 
 COUNT_KEYS = ("total", "processed", "imported", "rejected", "duplicates")
-
-
-# -- in the request: queue -------------------------------------------------------
-
-
-def queue_mail(request, kind, user_id, context=None, secrets_context=None):
-    """Send ``kind`` to a user once the request commits; nothing if it aborts.
-
-    ``context`` holds plain values for the templates. ``secrets_context`` (the
-    reset link) crosses the queue sealed, and is never logged or stored.
-    """
-    mailer = request.registry.mailer
-    language = mailer.templates.pick_language(request)
-    context = dict(context or {})
-    if secrets_context:
-        context["sealed"] = mailer.seal(secrets_context)
-    # Made here, once per event: a redelivered task finds its row and stops.
-    key = f"{kind}:{uuid.uuid4().hex}"
-    request.enqueue(tasks.send, kind, user_id, context, language, key)
-
-
-def queue_invitations(request, import_id, user_ids, send_invitations):
-    settings = request.registry.mailer.settings
-    if not (send_invitations and settings.invitations and user_ids):
-        return
-    language = request.registry.mailer.templates.pick_language(request)
-    request.enqueue(tasks.invite, int(import_id), [int(i) for i in user_ids], language)
-
-
-def queue_import_summary(request, import_id, uploader_id, status, counts, send_invitations):
-    if uploader_id is None:
-        return
-    settings = request.registry.mailer.settings
-    language = request.registry.mailer.templates.pick_language(request)
-    counts = {key: _count(counts, key) for key in COUNT_KEYS}
-    request.enqueue(tasks.import_finished, int(import_id), int(uploader_id), int(status),
-                    counts, bool(send_invitations and settings.invitations), language)
-
-
-def _count(counts, key):
-    value = (counts or {}).get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 # -- in a task: build, send, record ----------------------------------------------
@@ -116,11 +75,15 @@ class MailService:
 
     # invitations: tokens first, then the sends in batches
 
-    def create_invitations(self, import_id, user_ids, language):
-        """Make a set-password token for each new user (one INSERT) and queue the
-        sends, one task per ``batch_size`` users. Returns how many were invited."""
+    def create_invitations(self, import_id, user_ids):
+        """Make a set-password token for each new user (one INSERT).
+
+        Returns the batches to send, one per ``batch_size`` users, each sealed
+        (the raw tokens are readable only by the sending task); the caller
+        queues one task per batch.
+        """
         if not self.settings.invitations:
-            return 0
+            return []
         wanted = sorted(set(user_ids))
         done = self._done_keys([self._invitation_key(import_id, uid) for uid in wanted])
         wanted = [uid for uid in wanted if self._invitation_key(import_id, uid) not in done]
@@ -128,7 +91,7 @@ class MailService:
         for chunk in _chunks(wanted, 1000):
             existing += self.db.scalars(select(User.id).where(User.id.in_(chunk))).all()
         if not existing:
-            return 0
+            return []
         now = utcnow()
         expires = now + datetime.timedelta(days=self.settings.invitation_days)
         pairs = [[uid, secrets.token_urlsafe(32)] for uid in sorted(existing)]
@@ -137,12 +100,7 @@ class MailService:
             {"user_id": uid, "token_hash": sha256(raw), "created_at": now, "expires_at": expires}
             for uid, raw in pairs
         ])
-        for chunk in _chunks(pairs, self.settings.batch_size):
-            # Sent when this task commits, so every link already works when mailed;
-            # sealed, so the raw tokens are readable only by the sending task.
-            self.request.enqueue(tasks.send_invitations, import_id,
-                                 self.mailer.seal(chunk), language)
-        return len(pairs)
+        return [self.mailer.seal(chunk) for chunk in _chunks(pairs, self.settings.batch_size)]
 
     def send_invitations(self, import_id, sealed, language):
         """Send one batch of invitations over one connection; returns the rows."""
