@@ -1,7 +1,9 @@
 """Settings: defaults, env precedence, refusals, and the password kept out of messages."""
 
+import pathlib
+
 import pytest
-from vexpenses_mailer.settings import load_settings, parse_smtp_url
+from vexpenses_mailer.settings import SETTINGS, load_settings, parse_smtp_url
 
 from vexpenses_core.settings import ConfigurationError
 
@@ -111,3 +113,8 @@ def test_production_refuses_silent_defaults():
     # a pickup folder for a local MTA is a legitimate production choice
     assert load({"VEXPENSES_MAILER_BACKEND": "file",
                  "VEXPENSES_MAIL_FROM": "no-reply@example.com"}, **production).backend == "file"
+
+
+def test_every_setting_is_documented():
+    doc = (pathlib.Path(__file__).resolve().parents[3] / "docs/mailer.md").read_text()
+    assert SETTINGS.undocumented(doc) == []

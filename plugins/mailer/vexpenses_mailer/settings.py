@@ -13,46 +13,47 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pyramid.settings import asbool, aslist
 
-from vexpenses_core.settings import ConfigurationError
-
-#: setting name -> environment variable
-ENV_SETTINGS = {
-    "vexpenses.mailer.backend": "VEXPENSES_MAILER_BACKEND",
-    "vexpenses.mailer.smtp_url": "VEXPENSES_SMTP_URL",
-    "vexpenses.mailer.mail_from": "VEXPENSES_MAIL_FROM",
-    "vexpenses.mailer.file_dir": "VEXPENSES_MAILER_FILE_DIR",
-    "vexpenses.mailer.language": "VEXPENSES_MAILER_LANGUAGE",
-    "vexpenses.mailer.template_dirs": "VEXPENSES_MAILER_TEMPLATE_DIRS",
-    "vexpenses.mailer.app_url": "VEXPENSES_MAILER_APP_URL",
-    "vexpenses.mailer.invitations": "VEXPENSES_MAILER_INVITATIONS",
-    "vexpenses.mailer.invitation_days": "VEXPENSES_MAILER_INVITATION_DAYS",
-    "vexpenses.mailer.rate_limit": "VEXPENSES_MAILER_RATE_LIMIT",
-    "vexpenses.mailer.batch_size": "VEXPENSES_MAILER_BATCH_SIZE",
-    "vexpenses.mailer.retry_attempts": "VEXPENSES_MAILER_RETRY_ATTEMPTS",
-    "vexpenses.mailer.retry_seconds": "VEXPENSES_MAILER_RETRY_SECONDS",
-    "vexpenses.mailer.smtp_timeout": "VEXPENSES_MAILER_SMTP_TIMEOUT",
-}
-
-DEFAULTS = {
-    "vexpenses.mailer.backend": "",  # smtp when an SMTP URL is set, else file
-    "vexpenses.mailer.smtp_url": "",
-    "vexpenses.mailer.mail_from": "",
-    "vexpenses.mailer.file_dir": "",  # <upload_dir>/../mail
-    "vexpenses.mailer.language": "pt_BR",
-    "vexpenses.mailer.template_dirs": "",
-    "vexpenses.mailer.app_url": "",  # vexpenses.base_url
-    "vexpenses.mailer.invitations": "true",
-    "vexpenses.mailer.invitation_days": "7",
-    "vexpenses.mailer.rate_limit": "0",
-    "vexpenses.mailer.batch_size": "200",
-    "vexpenses.mailer.retry_attempts": "5",
-    "vexpenses.mailer.retry_seconds": "2",
-    "vexpenses.mailer.smtp_timeout": "30",
-}
+from vexpenses_core.settings import ConfigurationError, PluginSettings, Setting, number, one_of
 
 BACKENDS = ("smtp", "file", "console")
 DEVELOPMENT_FROM = "vexpenses <no-reply@localhost>"
 SMTP_OPTIONS = ("starttls", "timeout", "cafile")
+
+
+def _language(raw):
+    if not re.fullmatch(r"[a-z]{2,3}(_[A-Z]{2})?", raw):
+        raise ValueError("must be a language such as pt_BR or en")
+    return raw
+
+
+def _folders(raw):
+    folders = tuple(aslist(raw))
+    for folder in folders:
+        if not os.path.isdir(folder):
+            raise ConfigurationError(
+                f"{SETTINGS.prefix}template_dirs: {folder!r} is not a folder")
+    return folders
+
+
+SETTINGS = PluginSettings(
+    "mailer",
+    # empty: smtp when an SMTP URL is set, else file
+    Setting("backend", "", one_of("", *BACKENDS, fold=True),
+            rule=f"must be one of {', '.join(BACKENDS)}"),
+    Setting("smtp_url", "", env="VEXPENSES_SMTP_URL"),
+    Setting("mail_from", "", env="VEXPENSES_MAIL_FROM"),
+    Setting("file_dir", ""),  # empty: <upload_dir>/../mail
+    Setting("language", "pt_BR", _language),
+    Setting("template_dirs", "", _folders),
+    Setting("app_url", ""),  # empty: vexpenses.base_url
+    Setting("invitations", "true", asbool),
+    Setting("invitation_days", "7", number()),
+    Setting("rate_limit", "0", number(0, float)),
+    Setting("batch_size", "200", number()),
+    Setting("retry_attempts", "5", number()),
+    Setting("retry_seconds", "2", number(0, float)),
+    Setting("smtp_timeout", "30", number(0.1, float)),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,25 +91,14 @@ class MailerSettings:
     retry_seconds: float
 
 
-def resolve(settings, environ=None):
-    """``vexpenses.mailer.*`` with defaults and env overrides, as strings."""
-    environ = os.environ if environ is None else environ
-    result = {name: settings.get(name, default) for name, default in DEFAULTS.items()}
-    for name, var in ENV_SETTINGS.items():
-        if var in environ:
-            result[name] = environ[var]
-    return result
-
-
 def load_settings(settings, environ=None):
     """Parse and check the mailer's settings; a wrong one stops start-up."""
-    raw = resolve(settings, environ)
+    options = SETTINGS.read(settings, environ)
     production = settings.get("vexpenses.env") == "production"
-    smtp_url = raw["vexpenses.mailer.smtp_url"].strip()
-    timeout = _number(raw, "smtp_timeout", minimum=0.1)
-    smtp = parse_smtp_url(smtp_url, timeout) if smtp_url else None
+    smtp_url = options["smtp_url"]
+    smtp = parse_smtp_url(smtp_url, options["smtp_timeout"]) if smtp_url else None
 
-    backend = raw["vexpenses.mailer.backend"].strip().lower()
+    backend = options["backend"]
     if not backend:
         if smtp is None and production:
             raise ConfigurationError(
@@ -117,11 +107,6 @@ def load_settings(settings, environ=None):
                 "vexpenses.mailer.backend = file explicitly"
             )
         backend = "smtp" if smtp is not None else "file"
-    if backend not in BACKENDS:
-        raise ConfigurationError(
-            f"vexpenses.mailer.backend (VEXPENSES_MAILER_BACKEND) must be one of "
-            f"{', '.join(BACKENDS)}, not {backend!r}"
-        )
     if backend == "smtp" and smtp is None:
         raise ConfigurationError(
             "vexpenses.mailer.backend is smtp but no server is set: set VEXPENSES_SMTP_URL"
@@ -130,7 +115,7 @@ def load_settings(settings, environ=None):
         # It prints reset links to the process output, which ends up in logs.
         raise ConfigurationError("vexpenses.mailer.backend = console is refused in production")
 
-    mail_from = raw["vexpenses.mailer.mail_from"].strip()
+    mail_from = options["mail_from"]
     if not mail_from:
         if production:
             raise ConfigurationError(
@@ -139,23 +124,11 @@ def load_settings(settings, environ=None):
             )
         mail_from = DEVELOPMENT_FROM
 
-    file_dir = raw["vexpenses.mailer.file_dir"].strip() or os.path.join(
+    file_dir = options["file_dir"] or os.path.join(
         os.path.dirname(os.path.normpath(settings.get("vexpenses.upload_dir", "var/uploads"))),
         "mail",
     )
-    template_dirs = tuple(aslist(raw["vexpenses.mailer.template_dirs"]))
-    for folder in template_dirs:
-        if not os.path.isdir(folder):
-            raise ConfigurationError(
-                f"vexpenses.mailer.template_dirs: {folder!r} is not a folder"
-            )
-    language = raw["vexpenses.mailer.language"].strip()
-    if not re.fullmatch(r"[a-z]{2,3}(_[A-Z]{2})?", language):
-        raise ConfigurationError(
-            f"vexpenses.mailer.language must be a language such as pt_BR or en, "
-            f"not {language!r}"
-        )
-    app_url = (raw["vexpenses.mailer.app_url"].strip()
+    app_url = (options["app_url"]
                or settings.get("vexpenses.base_url", "http://localhost:6543")).rstrip("/")
 
     return MailerSettings(
@@ -163,32 +136,16 @@ def load_settings(settings, environ=None):
         smtp=smtp,
         mail_from=parse_mail_from(mail_from),
         file_dir=file_dir,
-        language=language,
-        template_dirs=template_dirs,
+        language=options["language"],
+        template_dirs=options["template_dirs"],
         app_url=app_url,
-        invitations=asbool(raw["vexpenses.mailer.invitations"]),
-        invitation_days=int(_number(raw, "invitation_days", minimum=1, whole=True)),
-        rate_limit=_number(raw, "rate_limit", minimum=0),
-        batch_size=int(_number(raw, "batch_size", minimum=1, whole=True)),
-        retry_attempts=int(_number(raw, "retry_attempts", minimum=1, whole=True)),
-        retry_seconds=_number(raw, "retry_seconds", minimum=0),
+        invitations=options["invitations"],
+        invitation_days=options["invitation_days"],
+        rate_limit=options["rate_limit"],
+        batch_size=options["batch_size"],
+        retry_attempts=options["retry_attempts"],
+        retry_seconds=options["retry_seconds"],
     )
-
-
-def _number(raw, short, minimum, whole=False):
-    name = f"vexpenses.mailer.{short}"
-    value = raw[name]
-    try:
-        number = int(value) if whole else float(value)
-    except (TypeError, ValueError):
-        number = None
-    if number is None or number < minimum or number != number:  # NaN
-        kind = "whole number" if whole else "number"
-        raise ConfigurationError(
-            f"{name} ({ENV_SETTINGS[name]}) must be a {kind} of at least {minimum}, "
-            f"not {value!r}"
-        )
-    return number
 
 
 def parse_mail_from(value):
