@@ -29,13 +29,6 @@ def includeme(config):
     if getattr(registry, "csv_import_options", None) is None:
         registry.csv_import_options = read_settings(registry.settings)
         options = registry.csv_import_options
-        config.register_service(make_storage(registry.settings, options), IUploadStorage)
-        config.register_service(
-            RedisProgressStore(
-                registry.redis,
-                lambda import_id: redis_key(registry, "csv_import", "progress", import_id),
-                options["progress_ttl"]),
-            IProgressStore)
         # Counted in a store of their own, like the core's limits: they must
         # not depend on which rate limiter a host app puts in place.
         registry.csv_import_quotas = ImportQuotas(
@@ -43,6 +36,14 @@ def includeme(config):
             options["rows_per_day"])
         config.include("vexpenses_csv_import.views")
         config.include("vexpenses_csv_import.pages")
+    options = registry.csv_import_options
+    config.register_service(make_storage(registry.settings, options), IUploadStorage)
+    config.register_service(
+        RedisProgressStore(
+            registry.redis,
+            lambda import_id: redis_key(registry, "csv_import", "progress", import_id),
+            options["progress_ttl"]),
+        IProgressStore)
 
 
 @hookimpl
