@@ -332,10 +332,10 @@ class PluginSettings:
             except ValueError as exc:
                 shown = "" if setting.secret else f", not {raw!r}"
                 raise ConfigurationError(
-                    f"{self.describe(name)} {setting.rule or exc}{shown}") from None
+                    f"{self._describe(name)} {setting.rule or exc}{shown}") from None
         return values
 
-    def describe(self, name):
+    def _describe(self, name):
         """``vexpenses.<plugin>.<name> (VARIABLE)``, as messages name a setting."""
         variable = self.variables[name]
         return self.prefix + name + (f" ({variable})" if variable else "")
