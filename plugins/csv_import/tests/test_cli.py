@@ -8,6 +8,7 @@ import sys
 from pyramid.scripting import prepare
 from sqlalchemy import select
 from vexpenses_csv_import.models import Import
+from vexpenses_csv_import.processing import ImportProcessor
 from vexpenses_csv_import.services import ImportService
 from vexpenses_csv_import.testing import make_csv, people
 
@@ -58,7 +59,7 @@ def test_cli_import_shows_progress_and_exit_status(testapp, tmp_path):
 
 def plan_without_sending(request, import_id):
     request.enqueue = lambda *args, **kwargs: None  # the chunk tasks are lost
-    ImportService(request).plan(import_id)
+    ImportProcessor(request).plan(import_id)
 
 
 def test_import_resume_finishes_an_import_whose_tasks_were_lost(make_testapp, tmp_path):

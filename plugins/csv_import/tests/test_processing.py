@@ -7,7 +7,7 @@ import pytest
 from pyramid_retry import mark_error_retryable
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
-from vexpenses_csv_import import csvfile, services, tasks, writers
+from vexpenses_csv_import import csvfile, processing, tasks, writers
 from vexpenses_csv_import.models import Import, ImportChunk, ImportRowError
 from vexpenses_csv_import.testing import (
     auth,
@@ -282,7 +282,7 @@ def test_a_batch_is_retried_after_a_deadlock_without_double_counting(app, monkey
             raise exc
         return result
 
-    monkeypatch.setattr(services, "user_writer", deadlock_twice)
+    monkeypatch.setattr(processing, "user_writer", deadlock_twice)
     res = upload(app, app.token, make_csv(people(10) + [("Bad", "bad", "x")]))
     data = finished_status(app, app.token, res.json["data"]["id"])
     assert failures["left"] == 0

@@ -7,6 +7,7 @@ view and the command through :func:`queue_import`, queue it.
 from vexpenses_core import task
 from vexpenses_core.transactions import run_in_transaction
 
+from .processing import ImportProcessor
 from .services import ImportService
 
 
@@ -21,7 +22,7 @@ def queue_import(request, import_id):
 
 @task(name="csv_import.plan")
 def plan(request, import_id):
-    planned = ImportService(request).plan(import_id)
+    planned = ImportProcessor(request).plan(import_id)
     for index in planned.chunks:
         request.enqueue(process_chunk, import_id, index)
     if planned.finished:
@@ -31,7 +32,7 @@ def plan(request, import_id):
 # Commits once per batch: the service runs each batch in a transaction of its own.
 @task(name="csv_import.process_chunk", own_transactions=True)
 def process_chunk(request, import_id, chunk_index):
-    if ImportService(request).process_chunk(import_id, chunk_index):
+    if ImportProcessor(request).process_chunk(import_id, chunk_index):
         # Sent through the outbox, like every task queued in a transaction.
         run_in_transaction(request.tm, lambda: request.enqueue(remove_old_files))
 

@@ -4,6 +4,7 @@ from pyramid.response import FileIter, Response
 
 from vexpenses_core.api import FORM_TYPES, ValidationError, form_fields, success
 
+from . import presenters
 from .services import UPLOAD_MESSAGE, ImportService
 from .tasks import queue_import
 
@@ -28,7 +29,7 @@ def upload(request):
         field.file.close()  # webob's spooled copy of the part
     queue_import(request, record.id)
     request.pm.hook.vexpenses_import_uploaded(request=request, import_id=record.id)
-    data = service.base_dict(record)
+    data = presenters.base_dict(record)
     data["sha256"], data["size"] = record.sha256, record.size
     data["send_invitations"] = record.send_invitations
     return success(request, UPLOAD_MESSAGE, data, status=201)
@@ -38,20 +39,22 @@ def import_status(request):
     service = ImportService(request)
     record = service.visible(request.matchdict["id"], request.identity)
     request.pm.hook.vexpenses_import_viewed(request=request, import_id=record.id)
-    return success(request, UPLOAD_MESSAGE, service.status_dict(record))
+    data = presenters.status_dict(request, record, service.live(record))
+    return success(request, UPLOAD_MESSAGE, data)
 
 
 def delete_import(request):
     service = ImportService(request)
     record = service.visible(request.matchdict["id"], request.identity)
     service.soft_delete(record)
-    return success(request, "Import deleted", service.status_dict(record))
+    data = presenters.status_dict(request, record, service.live(record))
+    return success(request, "Import deleted", data)
 
 
 def error_report(request):
     service = ImportService(request)
     record = service.visible(request.matchdict["id"], request.identity)
-    report = service.error_report(record)
+    report = presenters.error_report(request.dbsession, record)
     response = Response(content_type="text/csv", charset="utf-8")
     response.app_iter = FileIter(report)
     response.headers["Content-Disposition"] = (
