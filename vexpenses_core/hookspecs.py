@@ -173,14 +173,16 @@ def vexpenses_app_created(registry):
 
 @hookspec
 def vexpenses_user_registered(request, user):
-    """A user registered through ``POST /api/v1/user/register``.
+    """A user registered through ``POST /api/v1/user/register``, or was
+    created by ``vexpenses create-admin``.
 
-    :param request: the current request.
+    :param request: the current request (a command's request for
+        ``create-admin``).
     :param user: the new :class:`~vexpenses_core.models.User`. It has been
         flushed, so it has an ``id``, but it is not committed yet.
-    :runs: in a request, inside its transaction, which commits after the
-        hook unless a hookimpl raises. Not called for users created in other
-        ways, such as ``vexpenses create-admin``.
+    :runs: in a request or a command, inside its transaction, which commits
+        after the hook unless a hookimpl raises. Users imported from a CSV
+        file fire ``vexpenses_users_imported`` instead.
 
     Work that must happen only if the registration commits, such as the
     welcome e-mail, goes through ``request.enqueue``.
