@@ -8,10 +8,12 @@ import getpass
 import os
 import sys
 
+from ..api import ValidationError
+from ..schemas import validate
 from ..scripting import bootstrap_app
 from ..settings import ConfigurationError
+from . import schemas
 from .services import UserService
-from .validation import Validator
 
 
 def read_password():
@@ -26,10 +28,11 @@ def read_password():
 
 
 def create_admin(args):
-    check = Validator({"name": args.name, "email": args.email})
-    name, email = check.name(), check.email()
-    if report(check):
-        return 2
+    try:
+        admin = validate(schemas.NewAdmin, {"name": args.name, "email": args.email})
+    except ValidationError as exc:
+        return report(exc)
+    name, email = admin.name, admin.email
     env = bootstrap_app(args.config_uri)
     request = env["request"]
     try:
@@ -41,10 +44,11 @@ def create_admin(args):
                 print(f"{email} already exists (id {existing.id}); it is now an admin")
                 return 0
             password, confirmation = read_password()
-            check = Validator({"password": password, "password_confirmation": confirmation})
-            password = check.password()
-            if report(check):
-                return 2  # nothing written yet
+            try:
+                password = validate(schemas.AdminPassword, {
+                    "password": password, "password_confirmation": confirmation}).password
+            except ValidationError as exc:
+                return report(exc)  # nothing written yet
             # The same method as POST /register, hooks included (the mailer
             # welcomes the new admin), without the per-address limit.
             user = users.register(name, email, password, None, is_admin=True)
@@ -54,11 +58,12 @@ def create_admin(args):
     return 0
 
 
-def report(check):
-    for field, messages in check.errors.items():
+def report(exc):
+    """Print a validation error's messages; the exit status."""
+    for field, messages in exc.errors.items():
         for message in messages:
             print(f"vexpenses: {field}: {message}", file=sys.stderr)
-    return bool(check.errors)
+    return 2
 
 
 def add_commands(subparsers):

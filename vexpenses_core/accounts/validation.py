@@ -1,17 +1,16 @@
-"""Validation of account input, with Laravel's messages per field.
+"""The account rules' pure building blocks: e-mail identity, dates, limits.
 
-Each check returns the cleaned value or records a message; ``raise_if_any``
-turns the messages into a 422 in the envelope. Every length is checked
-before the value is stored, hashed, counted or used as a key.
+The request bodies that use them are declared in accounts/schemas.py.
+Every length is checked before the value is stored, hashed, counted or
+used as a key.
 """
 
 import datetime
-import re
 import unicodedata
 
 from email_validator import EmailNotValidError, validate_email
 
-from ..api import ValidationError
+from ..schemas import has_unsafe_text  # noqa: F401  (its home before the models)
 
 # RFC 5321: a path holds at most 256 octets with its angle brackets, so an
 # address at most 254; a local part at most 64. Anything longer is refused
@@ -21,123 +20,6 @@ MAX_LOCAL_OCTETS = 64
 # Longer than any password we let anyone set (register's own limit).
 MAX_PASSWORD_LENGTH = 1024
 MAX_TOKEN_LENGTH = 200
-
-# Characters no name needs and an attacker loves: C0 and C1 controls (tab
-# and newline included), lone surrogates, line and paragraph separators,
-# bidirectional controls, and invisible format characters. ZWJ and ZWNJ
-# stay: Persian, Indic scripts and emoji need them.
-_UNSAFE_TEXT = re.compile(
-    "[\x00-\x1f\x7f-\x9f\xad\u061c\u180e\u200b\u200e\u200f\u2028-\u202e"
-    "\u2060-\u206f\ufeff\ufff9-\ufffb\ud800-\udfff]"
-)
-
-
-def label(field):
-    return field.replace("_", " ")
-
-
-def has_unsafe_text(value):
-    """True when ``value`` holds a control, bidi or invisible character."""
-    return _UNSAFE_TEXT.search(value) is not None
-
-
-class Validator:
-    def __init__(self, data):
-        self.data = data
-        self.errors = {}
-
-    def error(self, field, message):
-        self.errors.setdefault(field, []).append(message)
-
-    def raise_if_any(self):
-        if self.errors:
-            raise ValidationError(self.errors)
-
-    def string(self, field, *, required=True):
-        value = self.data.get(field)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            if required:
-                self.error(field, f"The {label(field)} field is required.")
-            return None
-        if not isinstance(value, str):
-            self.error(field, f"The {label(field)} field must be a string.")
-            return None
-        if "\x00" in value:
-            self.error(field, f"The {label(field)} field must not contain null characters.")
-            return None
-        return value
-
-    def text(self, field, *, required=True):
-        """A free-text field: no controls, bidi overrides or invisible characters."""
-        value = self.string(field, required=required)
-        if value is not None and has_unsafe_text(value):
-            self.error(field, f"The {label(field)} field must not contain control, "
-                              "invisible or text-direction characters.")
-            return None
-        return value
-
-    def name(self, field="name"):
-        value = self.text(field)
-        if value is None:
-            return None
-        if len(value) > 4 * 255:  # no need to fold megabytes to say "too long"
-            self.error(field, f"The {label(field)} field must not be greater than 255 characters.")
-            return None
-        value = " ".join(value.split())  # trims, and folds inner runs of spaces
-        if len(value) < 3:
-            self.error(field, f"The {label(field)} field must be at least 3 characters.")
-        elif len(value) > 255:
-            self.error(field, f"The {label(field)} field must not be greater than 255 characters.")
-        return value
-
-    def email(self, field="email"):
-        value = self.string(field)
-        if value is None:
-            return None
-        if email_too_long(value):
-            self.error(field, f"The {label(field)} field must not be greater than "
-                              f"{MAX_EMAIL_OCTETS} characters.")
-            return None
-        normalized = normalize_email(value)
-        if normalized is None:
-            self.error(field, f"The {label(field)} field must be a valid email address.")
-        return normalized
-
-    def bounded(self, field, maximum, *, required=True):
-        """A string that is only compared or hashed (a password, a token): bounded."""
-        value = self.string(field, required=required)
-        if value is not None and len(value) > maximum:
-            self.error(field, f"The {label(field)} field must not be greater than "
-                              f"{maximum} characters.")
-            return None
-        return value
-
-    def password(self, field="password"):
-        value = self.string(field)
-        if value is None:
-            return None
-        if len(value) < 8:
-            self.error(field, f"The {label(field)} field must be at least 8 characters.")
-        elif len(value) > MAX_PASSWORD_LENGTH:  # argon2 would happily hash megabytes
-            message = (f"The {label(field)} field must not be greater than "
-                       f"{MAX_PASSWORD_LENGTH} characters.")
-            self.error(field, message)
-        if self.data.get(f"{field}_confirmation") != value:
-            self.error(field, f"The {label(field)} field confirmation does not match.")
-        return value
-
-    def birth_date(self, field="birth_date", *, required=True, today=None):
-        value = self.string(field, required=required)
-        if value is None:
-            return None
-        parsed = parse_date(value)
-        if parsed is None:
-            self.error(field, f"The {label(field)} field must be a valid date.")
-            return None
-        if parsed > (today or datetime.datetime.now(datetime.UTC).date()):
-            self.error(field, f"The {label(field)} field must be a date before or equal to today.")
-            return None
-        return parsed
 
 
 def email_too_long(value):

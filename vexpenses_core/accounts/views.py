@@ -6,6 +6,8 @@ fires the hooks) and answers in the envelope.
 
 from ..api import NotFound, ValidationError, failure, json_body, success
 from ..paginator import PER_PAGE, Paginator, page_number
+from ..schemas import validate
+from . import schemas
 from .services import (
     AuthService,
     PasswordResetService,
@@ -16,31 +18,18 @@ from .services import (
     user_dict,
 )
 from .tasks import password_reset
-from .validation import MAX_PASSWORD_LENGTH, MAX_TOKEN_LENGTH, Validator
 
 
 def register(request):
-    body = json_body(request)
-    check = Validator(body)
-    name = check.name()
-    email = check.email()
-    password = check.password()
-    birth_date = check.birth_date()
-    check.raise_if_any()
-    user = UserService(request).sign_up(name, email, password, birth_date)
+    body = validate(schemas.Register, json_body(request))
+    user = UserService(request).sign_up(body.name, body.email, body.password, body.birth_date)
     return success(request, "Success on register user", user_dict(user), status=201)
 
 
 def authenticate(request):
-    body = json_body(request)
-    check = Validator(body)
-    # Laravel's "required|email": a malformed or over-long address is a 422
-    # before any limiter, hash or key sees it. Limits then count the
-    # canonical address, so no spelling of it gets fresh attempts.
-    email = check.email()
-    password = check.bounded("password", MAX_PASSWORD_LENGTH)
-    check.raise_if_any()
-    user, _, token, expires_in, refresh = AuthService(request).login(email, password)
+    # Limits count the canonical address, so no spelling of it gets fresh attempts.
+    body = validate(schemas.Authenticate, json_body(request))
+    user, _, token, expires_in, refresh = AuthService(request).login(body.email, body.password)
     data = {
         "token": token,
         "token_type": "bearer",
@@ -60,8 +49,8 @@ def refresh_with_access_token(request):
 
 def refresh_with_refresh_token(request):
     """POST /refresh-token: rotate an opaque refresh token."""
-    body = json_body(request)
-    result = AuthService(request).rotate(body.get("refresh_token"))
+    body = validate(schemas.RefreshToken, json_body(request))
+    result = AuthService(request).rotate(body.refresh_token)
     if isinstance(result, RefreshReuse):
         # Returned, not raised: the session's revocation must be committed.
         return failure(request, 401, "Unauthenticated.",
@@ -112,10 +101,7 @@ FORGOT_MESSAGE = "Password reset link sent successfully"
 
 
 def forgot_password(request):
-    body = json_body(request)
-    check = Validator(body)
-    email = check.email()
-    check.raise_if_any()
+    email = validate(schemas.ForgotPassword, json_body(request)).email
     PasswordResetService(request).limit_requests(email)
     # Known or not, the same task is queued and the same answer given at
     # once: neither the message nor the time tells whether it has an account.
@@ -127,12 +113,8 @@ def recover_password(request):
     body = json_body(request)
     token = body.get("token", request.GET.get("token"))
     email_raw = body.get("email", request.GET.get("email"))
-    check = Validator({**body, "token": token, "email": email_raw})
-    check.bounded("token", MAX_TOKEN_LENGTH)
-    email = check.email()
-    password = check.password()
-    check.raise_if_any()
-    PasswordResetService(request).complete(email, token, password)
+    body = validate(schemas.RecoverPassword, {**body, "token": token, "email": email_raw})
+    PasswordResetService(request).complete(body.email, body.token, body.password)
     return success(request, "Password reset successfully", None)
 
 

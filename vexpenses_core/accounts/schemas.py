@@ -1,0 +1,191 @@
+"""The accounts API's bodies, declared once: they validate, and they are the schema.
+
+The field types (:data:`Name`, :data:`Email`, :data:`BirthDate`...) are the
+account rules; csv_import's rows use the same ones as :class:`Register`.
+"""
+
+import datetime
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field, StringConstraints
+
+from ..schemas import (
+    SCHEMA_REQUIRED,
+    Body,
+    Confirmation,
+    Reply,
+    Required,
+    Unchecked,
+    invalid,
+    string,
+    too_long,
+)
+from ..schemas import text as free_text
+from .validation import (
+    MAX_EMAIL_OCTETS,
+    MAX_PASSWORD_LENGTH,
+    MAX_TOKEN_LENGTH,
+    email_too_long,
+    normalize_email,
+    parse_date,
+)
+
+MAX_NAME_LENGTH = 255
+NOT_BLANK = r"\S"
+
+
+def _name(value):
+    value = free_text(value)
+    if len(value) > 4 * MAX_NAME_LENGTH:  # no need to fold megabytes to say "too long"
+        raise too_long(MAX_NAME_LENGTH)
+    return " ".join(value.split())  # trims, and folds inner runs of spaces
+
+
+# The validation context may hold a faster function proven equal to
+# normalize_email ("normalize_email"), a date parser ("parse_date": the CSV
+# import also reads dd/mm/yyyy) and the date of "today".
+
+
+def _email(value, info):
+    value = string(value)
+    if email_too_long(value):
+        raise too_long(MAX_EMAIL_OCTETS)
+    normalized = (info.context or {}).get("normalize_email", normalize_email)(value)
+    if normalized is None:
+        raise invalid("email")
+    return normalized
+
+
+def _birth_date(value, info):
+    context = info.context or {}
+    parsed = context.get("parse_date", parse_date)(string(value))
+    if parsed is None:
+        raise invalid("date")
+    today = context.get("today") or datetime.datetime.now(datetime.UTC).date()
+    if parsed > today:
+        raise invalid("date_after_today")
+    return parsed
+
+
+# Folded, then 3 to 255 characters, without controls or invisible characters.
+Name = Annotated[str, StringConstraints(min_length=3, max_length=MAX_NAME_LENGTH),
+                 BeforeValidator(_name)]
+# The canonical form (normalize_email); at most 254 octets of UTF-8.
+Email = Annotated[str, Field(max_length=MAX_EMAIL_OCTETS, json_schema_extra={
+    "format": "idn-email"}), BeforeValidator(_email)]
+# A new password: argon2 would happily hash megabytes.
+NewPassword = Annotated[str, StringConstraints(min_length=8, max_length=MAX_PASSWORD_LENGTH,
+                                               pattern=NOT_BLANK), Required]
+# A password to check: only bounded.
+Password = Annotated[str, StringConstraints(max_length=MAX_PASSWORD_LENGTH, pattern=NOT_BLANK),
+                     Required]
+ResetToken = Annotated[str, StringConstraints(max_length=MAX_TOKEN_LENGTH), Required]
+BirthDate = Annotated[datetime.date, BeforeValidator(_birth_date)]
+
+
+# -- requests -------------------------------------------------------------------
+
+
+class Register(Body):
+    name: Name
+    email: Email
+    password: NewPassword
+    password_confirmation: Confirmation = None
+    birth_date: BirthDate
+
+
+class Authenticate(Body):
+    # Laravel's "required|email": a malformed or over-long address is a 422
+    # before any limiter, hash or key sees it.
+    email: Email
+    password: Password
+
+
+class RefreshToken(Body):
+    # Not checked here: anything that is not a live token is a 401.
+    refresh_token: Annotated[Unchecked, SCHEMA_REQUIRED] = None
+
+
+class ForgotPassword(Body):
+    email: Email
+
+
+class RecoverPassword(Body):
+    """The token and the e-mail may come in the query string instead (the e-mailed link)."""
+
+    token: ResetToken = Field(default=None, validate_default=True)
+    email: Email = Field(default=None, validate_default=True)
+    password: NewPassword
+    password_confirmation: Confirmation = None
+
+
+class AdminPassword(Body):
+    """``vexpenses create-admin``'s password and its repetition."""
+
+    password: NewPassword
+    password_confirmation: Confirmation = None
+
+
+class NewAdmin(Body):
+    name: Name
+    email: Email
+
+
+# -- responses ------------------------------------------------------------------
+
+
+class User(Reply):
+    id: int
+    name: str
+    # Internationalised addresses are kept in their Unicode form.
+    email: Annotated[str, Field(json_schema_extra={"format": "idn-email"})]
+    birth_date: datetime.date | None
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+
+
+class LoginUser(Reply):
+    id: int
+    name: str
+    email: Annotated[str, Field(json_schema_extra={"format": "idn-email"})]
+
+
+class Token(Reply):
+    token: str
+    token_type: Literal["bearer"] = None
+    expires_in: int = Field(description="seconds")
+    refresh_token: str = None
+
+
+class Login(Reply):
+    token: str
+    token_type: Literal["bearer"]
+    expires_in: int = Field(description="seconds")
+    refresh_token: str
+    user: LoginUser
+
+
+class Session(Reply):
+    id: str
+    created_at: datetime.datetime
+    last_used_at: datetime.datetime | None = None
+    expires_at: datetime.datetime
+    ip_address: str | None = None
+    user_agent: str | None = None
+    current: bool
+
+
+class SessionsEnded(Reply):
+    sessions_ended: int
+
+
+class CursorPage(Reply):
+    """Laravel's CursorPaginator, for ?cursor="""
+
+    data: list[User] = Field(max_length=10)
+    path: str
+    per_page: Literal[10]
+    next_cursor: str | None
+    next_page_url: str | None
+    prev_cursor: None = None
+    prev_page_url: None = None
