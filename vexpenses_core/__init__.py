@@ -12,6 +12,8 @@ from pyramid.config import Configurator
 from .api import APIError, NotFound, ValidationError, json_body, success
 from .db import Base, UTCDateTime, utcnow
 from .hookspecs import hookimpl, hookspec
+from .openapi import envelope, error_response, request_body, response, schema_ref
+from .schemas import Body, Reply, invalid, validate
 from .scripting import bootstrap_app
 from .settings import ConfigurationError, normalize_settings
 from .tasks import task
@@ -20,6 +22,9 @@ __all__ = [
     # plugin API
     "APIError", "Base", "ConfigurationError", "NotFound", "UTCDateTime", "ValidationError",
     "bootstrap_app", "hookimpl", "hookspec", "json_body", "success", "task", "utcnow",
+    # one declaration per body: validation and the OpenAPI schema (docs/writing-a-plugin.md)
+    "Body", "Reply", "envelope", "error_response", "invalid", "request_body", "response",
+    "schema_ref", "validate",
     # host apps
     "includeme", "main", "make_app", "make_wsgi_app",
 ]

@@ -120,12 +120,16 @@ def vexpenses_openapi(spec):
     """Add the plugin's paths and components to the OpenAPI 3.1 document
     served at ``/api/v1/openapi.json``, which ``/api/v1/docs`` displays.
 
-    :param spec: the document as a dict. Add to ``spec["paths"]`` and to
-        ``spec["components"]["schemas"]``. ``components`` also holds
+    :param spec: the document as a dict. Add to ``spec["paths"]``. Every
+        request and response body is a pydantic model, added to
+        ``spec["components"]["schemas"]`` by ``request_body(spec, Model)``,
+        ``envelope(spec, message, Model)`` or ``schema_ref(spec, Model)``
+        (exported by ``vexpenses_core``); a schema written by hand fails
+        tests/test_openapi_models.py. ``components`` also holds
         ``securitySchemes``, with a ``bearer`` JWT scheme, and the
         ``Failure`` schema of the error envelope;
-        ``vexpenses_core.openapi.error_response(description)`` returns a
-        response object that refers to ``Failure``.
+        ``error_response(description)`` returns a response object that
+        refers to ``Failure``.
     :return: ``None``; change ``spec`` in place.
     :runs: once at start-up, not in a request, in every process that builds
         the app, after ``vexpenses_tasks``. The document is built then and

@@ -1,29 +1,127 @@
 """The OpenAPI 3.1 document, assembled from the core and every enabled plugin,
-and an interactive page for it served from local assets (no CDN)."""
+and an interactive page for it served from local assets (no CDN).
+
+Every request and response body in it is generated from a pydantic model
+(vexpenses_core.schemas): :func:`request_body`, :func:`envelope` and
+:func:`schema_ref` add a model's schema to the components and return a
+reference to it, so the document says what the code checks and answers.
+"""
 
 import copy
+import functools
 import html
+import re
+from typing import Generic, Literal, TypeVar
 
+from pydantic import BaseModel, Field, create_model
 from pyramid.response import Response
 
 from .pages import html_page
 from .settings import ConfigurationError
 
+REF = "#/components/schemas/{model}"
+
+
+class Failure(BaseModel):
+    """The error envelope: ``{"status": false, "message": ..., "errors": ...}``."""
+
+    status: Literal[False]
+    message: str
+    errors: str | dict[str, list[str]]
+
+
+class Success(BaseModel):
+    status: Literal[True]
+
+
+class PageLink(BaseModel):
+    url: str | None
+    label: str
+    active: bool
+
+
+Item = TypeVar("Item")
+
+
+class Paginator(BaseModel, Generic[Item]):
+    """Laravel's LengthAwarePaginator (docs/accounts.md)."""
+
+    current_page: int = Field(ge=1)
+    data: list[Item] = Field(max_length=10)
+    first_page_url: str
+    from_: int | None = Field(alias="from")
+    last_page: int = Field(ge=1)
+    last_page_url: str
+    links: list[PageLink]
+    next_page_url: str | None
+    path: str
+    per_page: Literal[10]
+    prev_page_url: str | None
+    to: int | None
+    total: int = Field(ge=0)
+
+
+def component_name(model):
+    """The component a model is published as (pydantic's own spelling for generics)."""
+    return re.sub(r"[^a-zA-Z0-9.\-_]", "_", model.__name__)
+
+
+def schema_ref(spec, model, mode="serialization"):
+    """Add ``model``'s schema and the models it uses to the components; return a ``$ref``.
+
+    ``mode`` is "validation" for what a client sends, "serialization" for
+    what it gets back. A name two different schemas claim fails start-up.
+    """
+    schema = model.model_json_schema(ref_template=REF, mode=mode)
+    found = {**schema.pop("$defs", {}), component_name(model): schema}
+    components = spec["components"]["schemas"]
+    for name, value in found.items():
+        if name in components and components[name] != value:
+            raise ConfigurationError(f"two models publish the OpenAPI schema {name!r}")
+        components[name] = value
+        spec.generated.add(name)
+    return {"$ref": REF.format(model=component_name(model))}
+
+
+def request_body(spec, model, media_type="application/json"):
+    """A required request body that ``model`` validates."""
+    return {"required": True,
+            "content": {media_type: {"schema": schema_ref(spec, model, "validation")}}}
+
+
+def response(spec, description, model, media_type="application/json"):
+    """A response whose body is ``model``."""
+    return {"description": description,
+            "content": {media_type: {"schema": schema_ref(spec, model)}}}
+
+
+@functools.cache
+def success_model(message, data=None):
+    """The success envelope of ``message`` with ``data`` (a type; None for null)."""
+    name = "".join(word[:1].upper() + word[1:] for word in re.findall(r"[A-Za-z0-9]+", message))
+    return create_model(name, __base__=Success, message=(Literal[message], ...),
+                        data=(data, ...))
+
+
+def envelope(spec, message, data=None):
+    """A success response: ``{"status": true, "message": message, "data": data}``."""
+    return response(spec, message, success_model(message, data))
+
 
 def error_response(description):
     return {
         "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Failure"}}},
+        "content": {"application/json": {"schema": {"$ref": REF.format(model="Failure")}}},
     }
 
 
 def limited_response(description="Too many attempts; see Retry-After"):
     """A 429, with the Retry-After header (seconds) that docs/accounts.md promises."""
-    response = error_response(description)
-    response["headers"] = {"Retry-After": {
+    limited = error_response(description)
+    limited["headers"] = {"Retry-After": {
         "required": True, "description": "seconds to wait",
         "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
-    return response
+    return limited
 
 
 def body_refused():
@@ -34,16 +132,6 @@ def body_refused():
     }
 
 
-def envelope(message, data=None):
-    """A success response: ``{"status": true, "message": message, "data": data}``."""
-    return {"description": message, "content": {"application/json": {"schema": {
-        "type": "object",
-        "required": ["status", "message", "data"],
-        "properties": {"status": {"const": True}, "message": {"const": message},
-                       "data": data if data is not None else {"type": "null"}},
-    }}}}
-
-
 # A page is a page in Laravel's sense: anything that is not a positive integer
 # (0, -1, "abc") is page 1, never an error, so the schema accepts any value.
 PAGE = {"name": "page", "in": "query", "required": False,
@@ -52,38 +140,16 @@ PAGE = {"name": "page", "in": "query", "required": False,
         "schema": {"type": ["integer", "string"], "default": 1}}
 
 
-def paginator(item):
-    """Laravel's LengthAwarePaginator (docs/accounts.md) of ``item`` schemas."""
-    nullable_int = {"type": ["integer", "null"]}
-    nullable_url = {"type": ["string", "null"]}
-    return {
-        "type": "object",
-        "required": ["current_page", "data", "first_page_url", "from", "last_page",
-                     "last_page_url", "links", "next_page_url", "path", "per_page",
-                     "prev_page_url", "to", "total"],
-        "properties": {
-            "current_page": {"type": "integer", "minimum": 1},
-            "data": {"type": "array", "maxItems": 10, "items": item},
-            "first_page_url": {"type": "string"},
-            "from": nullable_int,
-            "last_page": {"type": "integer", "minimum": 1},
-            "last_page_url": {"type": "string"},
-            "links": {"type": "array", "items": {
-                "type": "object", "required": ["url", "label", "active"],
-                "properties": {"url": nullable_url, "label": {"type": "string"},
-                               "active": {"type": "boolean"}}}},
-            "next_page_url": nullable_url,
-            "path": {"type": "string"},
-            "per_page": {"const": 10},
-            "prev_page_url": nullable_url,
-            "to": nullable_int,
-            "total": {"type": "integer", "minimum": 0},
-        },
-    }
+class Document(dict):
+    """The document being built; ``generated`` names the components made from models."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.generated = set()
 
 
 def base_document(registry):
-    return {
+    spec = Document({
         "openapi": "3.1.0",
         "info": {
             "title": "vexpenses API",
@@ -96,29 +162,11 @@ def base_document(registry):
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
             },
-            "schemas": {
-                "Failure": {
-                    "type": "object",
-                    "required": ["status", "message", "errors"],
-                    "properties": {
-                        "status": {"const": False},
-                        "message": {"type": "string"},
-                        "errors": {
-                            "oneOf": [
-                                {"type": "string"},
-                                {
-                                    "type": "object",
-                                    "additionalProperties": {
-                                        "type": "array", "items": {"type": "string"},
-                                    },
-                                },
-                            ]
-                        },
-                    },
-                },
-            },
+            "schemas": {},
         },
-    }
+    })
+    schema_ref(spec, Failure)
+    return spec
 
 
 class PathCollector(dict):
@@ -147,6 +195,28 @@ def build_document(registry):
     registry.pm.hook.vexpenses_openapi(spec=spec)
     spec["paths"] = dict(sorted(paths.items()))
     return spec
+
+
+def hand_written(spec):
+    """Where the document holds a schema no model generated, as readable lines.
+
+    Every request and response body must be a ``$ref`` to a component, and
+    every component must come from a model (:func:`schema_ref`).
+    """
+    found = [f"component {name}" for name in spec["components"]["schemas"]
+             if name not in spec.generated]
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            bodies = [("request", operation.get("requestBody") or {})]
+            bodies += [(status, answer) for status, answer in
+                       operation.get("responses", {}).items()]
+            for where, body in bodies:
+                for media_type, content in body.get("content", {}).items():
+                    ref = content.get("schema", {}).get("$ref", "")
+                    name = ref.removeprefix(REF.format(model=""))
+                    if ref == name or name not in spec.generated:
+                        found.append(f"{method.upper()} {path} {where} {media_type}")
+    return found
 
 
 def openapi_view(request):

@@ -5,9 +5,10 @@ queues the ``hello.greet`` task, which a worker completes. Its table's
 migrations are found in ``migrations/`` beside this file, with no hook.
 """
 
-from vexpenses_core import hookimpl
+from vexpenses_core import envelope, error_response, hookimpl, request_body
 
 from . import commands, tasks
+from .schemas import HelloGreeting, HelloNewGreeting
 
 
 @hookimpl
@@ -31,12 +32,11 @@ def vexpenses_openapi(spec):
         "post": {
             "summary": "Queue a greeting",
             "tags": ["hello"],
-            "requestBody": {"content": {"application/json": {"schema": {
-                "type": "object",
-                "required": ["name"],
-                "properties": {"name": {"type": "string"}},
-            }}}},
-            "responses": {"201": {"description": "Greeting queued"}},
+            "requestBody": request_body(spec, HelloNewGreeting),
+            "responses": {
+                "201": envelope(spec, "Greeting queued", HelloGreeting),
+                "422": error_response("No name"),
+            },
         }
     }
     spec["paths"]["/api/v1/hello/greetings/{id}"] = {
@@ -45,6 +45,9 @@ def vexpenses_openapi(spec):
             "tags": ["hello"],
             "parameters": [{"name": "id", "in": "path", "required": True,
                             "schema": {"type": "integer"}}],
-            "responses": {"200": {"description": "The greeting"}},
+            "responses": {
+                "200": envelope(spec, "Greeting", HelloGreeting),
+                "404": error_response("No such greeting"),
+            },
         }
     }

@@ -1,15 +1,13 @@
-from vexpenses_core import NotFound, ValidationError, json_body, success
+from vexpenses_core import NotFound, json_body, success, validate
 
 from . import services, tasks
 from .models import Greeting
+from .schemas import HelloNewGreeting
 
 
 def create_greeting(request):
-    body = json_body(request)
-    name = body.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise ValidationError({"name": ["The name field is required."]})
-    greeting = services.create_greeting(request.dbsession, name.strip()[:100])
+    body = validate(HelloNewGreeting, json_body(request))
+    greeting = services.create_greeting(request.dbsession, body.name)
     request.enqueue(tasks.greet, greeting.id)
     return success(request, "Greeting queued", greeting.to_dict(), status=201)
 

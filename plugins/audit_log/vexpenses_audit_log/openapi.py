@@ -1,44 +1,8 @@
 """The audit log's paths in the OpenAPI document."""
 
-from vexpenses_core.openapi import PAGE, envelope, error_response, paginator
+from vexpenses_core.openapi import PAGE, Paginator, envelope, error_response
 
-USER = {"oneOf": [{"type": "null"}, {"type": "object", "properties": {
-    "id": {"type": "integer"}, "name": {"type": "string"},
-    "email": {"type": "string", "format": "idn-email"},
-    "birth_date": {"type": ["string", "null"], "format": "date"},
-    "created_at": {"type": "string", "format": "date-time"},
-    "updated_at": {"type": "string", "format": "date-time"},
-}}]}
-
-LOG = {
-    "type": "object",
-    "required": ["id", "action", "description", "user_id", "created_at", "updated_at", "user"],
-    "properties": {
-        "id": {"type": "integer"},
-        "action": {"type": "string", "examples": ["User login"]},
-        "description": {"type": "string"},
-        "user_id": {"type": ["integer", "null"],
-                    "description": "null for actions done by background jobs"},
-        "created_at": {"type": "string", "format": "date-time"},
-        "updated_at": {"type": "string", "format": "date-time"},
-        "user": USER,
-    },
-}
-
-LOG_DETAIL = {
-    "allOf": [
-        {"$ref": "#/components/schemas/AuditLogEntry"},
-        {"type": "object", "properties": {
-            "hook": {"type": "string", "examples": ["vexpenses_user_logged_in"]},
-            "ip_address": {"type": ["string", "null"]},
-            "user_agent": {"type": ["string", "null"]},
-            "request_id": {"type": ["string", "null"]},
-            "payload": {"type": ["object", "null"],
-                        "description": "the hook's arguments, secrets removed"},
-        }},
-    ]
-}
-
+from .schemas import AuditLogEntry, AuditLogEntryDetail
 
 # An empty or blank filter is no filter, as in Laravel's filled().
 BLANK = {"type": "string", "pattern": "^\\s*$"}
@@ -53,10 +17,6 @@ def _query(name, description, schema=None):
 
 
 def add_paths(spec):
-    schemas = spec["components"]["schemas"]
-    schemas["AuditLogEntry"] = LOG
-    schemas["AuditLogEntryDetail"] = LOG_DETAIL
-    entry = {"$ref": "#/components/schemas/AuditLogEntry"}
     denied = {
         "401": error_response("Missing or invalid token"),
         "422": error_response("A filter is invalid, or to is before from"),
@@ -83,7 +43,8 @@ def add_paths(spec):
                        {"type": "string", "maxLength": 128}),
             ],
             "responses": {
-                "200": envelope("Logs recuperados com sucesso", paginator(entry)),
+                "200": envelope(spec, "Logs recuperados com sucesso",
+                                Paginator[AuditLogEntry]),
                 **denied,
             },
         }
@@ -96,8 +57,7 @@ def add_paths(spec):
             "parameters": [{"name": "id", "in": "path", "required": True,
                             "schema": {"type": "integer"}}],
             "responses": {
-                "200": envelope("Log recuperado com sucesso",
-                                {"$ref": "#/components/schemas/AuditLogEntryDetail"}),
+                "200": envelope(spec, "Log recuperado com sucesso", AuditLogEntryDetail),
                 "401": error_response("Missing or invalid token"),
                 "404": error_response("Unknown id, or a row this user may not see"),
             },

@@ -1,26 +1,13 @@
-from vexpenses_core.openapi import PAGE, envelope, error_response, paginator
+"""The mailer's path in the OpenAPI document."""
+
+from vexpenses_core.openapi import PAGE, Paginator, envelope, error_response
 
 from .messages import KINDS
+from .schemas import MailDelivery
 from .views import STATUSES
 
 
 def add_paths(spec):
-    spec["components"]["schemas"]["MailDelivery"] = {
-        "type": "object",
-        "properties": {
-            "id": {"type": "integer"},
-            "kind": {"enum": list(KINDS)},
-            "user_id": {"type": ["integer", "null"]},
-            "recipient": {"type": "string"},
-            "subject": {"type": "string"},
-            "status": {"enum": list(STATUSES)},
-            "attempts": {"type": "integer"},
-            "last_error": {"type": ["string", "null"]},
-            "message_id": {"type": ["string", "null"]},
-            "created_at": {"type": "string", "format": "date-time"},
-            "sent_at": {"type": ["string", "null"], "format": "date-time"},
-        },
-    }
     spec["paths"]["/api/v1/mailer/deliveries"] = {
         "get": {
             "summary": "E-mails sent and failed, newest first (admin)",
@@ -33,8 +20,7 @@ def add_paths(spec):
                 PAGE,
             ],
             "responses": {
-                "200": envelope("Mail deliveries",
-                                paginator({"$ref": "#/components/schemas/MailDelivery"})),
+                "200": envelope(spec, "Mail deliveries", Paginator[MailDelivery]),
                 "401": error_response("No valid access token"),
                 "403": error_response("Not an admin"),
                 "422": error_response("Unknown status or kind"),
