@@ -50,3 +50,19 @@ def test_a_rebuild_replaces_what_was_there(store):
     store.add(1, BATCH)
     store.seed(1, {**ZERO, "processed": 7, "imported": 7}, 10, 100.0)
     assert store.read(1)["processed"] == 7
+
+
+def test_a_batch_already_read_by_a_rebuild_is_not_counted_twice(store):
+    store.start(1, 20, 100.0)
+    store.add(1, BATCH, (0, 6))
+    # The next batch of chunk 0 (rows 6-10) commits; before its add reaches
+    # Redis, the hash is lost and a status request rebuilds it from the
+    # database, which already holds that batch.
+    store.redis.delete(store.key(1))
+    store.seed(1, {**ZERO, "processed": 10, "imported": 8, "rejected": 2}, 20, 100.0,
+               {0: 11, 1: 1})
+    store.add(1, BATCH, (0, 11))  # the late add of that batch
+    assert store.read(1)["processed"] == 10
+    store.add(1, BATCH, (1, 6))  # another chunk's first batch still counts
+    store.add(1, BATCH, (0, 16))  # and so does chunk 0's next one
+    assert store.read(1)["processed"] == 20

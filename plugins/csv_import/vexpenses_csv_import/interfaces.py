@@ -36,14 +36,20 @@ class IProgressStore(Interface):
     def start(import_id, planned, started):
         """Create the progress of an import that starts processing."""
 
-    def add(import_id, counts):
-        """Add one committed batch's counts."""
+    def add(import_id, counts, checkpoint=None):
+        """Add one committed batch's counts.
+
+        ``checkpoint`` is ``(chunk index, row the chunk's next batch starts
+        at)`` after this batch: a batch at or behind the checkpoint that a
+        rebuild stored is already counted, and is not added again.
+        """
 
     def read(import_id):
         """The progress as a dict of ints, or None when it is missing or incomplete."""
 
-    def seed(import_id, counts, planned, started):
-        """Replace the progress with counts rebuilt from the database."""
+    def seed(import_id, counts, planned, started, checkpoints=None):
+        """Replace the progress with counts rebuilt from the database, and
+        ``checkpoints`` (chunk index -> next row) read in the same query."""
 
     def drop(import_id):
         """Forget an import that has finished."""

@@ -185,7 +185,8 @@ class ImportProcessor:
             self.hook.vexpenses_users_imported(
                 request=self.request, import_id=job.import_id, user_ids=user_ids,
                 send_invitations=job.send_invitations)
-        after_commit(self.request, self.progress.add, job.import_id, counts)
+        after_commit(self.request, self.progress.add, job.import_id, counts,
+                     (job.chunk_index, next_row))
         ended = False
         if finished:
             self.hook.vexpenses_import_chunk_done(

@@ -11,7 +11,7 @@ import logging
 import os
 import time
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from vexpenses_core.api import NotFound, RequestTooLarge, ValidationError
 from vexpenses_core.db import utcnow
@@ -152,14 +152,17 @@ class ImportService:
         return counts, percent, eta
 
     def _rebuild_progress(self, record):
-        sums = self.db.execute(
-            select(*(func.coalesce(func.sum(getattr(ImportChunk, name)), 0)
-                     for name in COUNT_NAMES))
+        # One query: the counts and the checkpoints must come from one snapshot.
+        chunks = self.db.execute(
+            select(ImportChunk.chunk_index, ImportChunk.next_row,
+                   *(getattr(ImportChunk, name) for name in COUNT_NAMES))
             .where(ImportChunk.import_id == record.id)
-        ).one()
-        counts = dict(zip(COUNT_NAMES, (int(value) for value in sums), strict=True))
+        ).all()
+        counts = {name: sum(row[2 + i] for row in chunks)
+                  for i, name in enumerate(COUNT_NAMES)}
+        checkpoints = {row.chunk_index: row.next_row for row in chunks}
         started = record.started_at.timestamp() if record.started_at else time.time()
-        self.progress.seed(record.id, counts, record.planned, started)
+        self.progress.seed(record.id, counts, record.planned, started, checkpoints)
         log.info("rebuilt the progress of import %s from the database", record.id)
         return {**counts, "planned": record.planned, "started": started}
 
