@@ -68,10 +68,6 @@ def utcnow():
     return datetime.datetime.now(datetime.UTC)
 
 
-def is_sqlite(url):
-    return make_url(url).get_backend_name() == "sqlite"
-
-
 def make_engine(url, **kwargs):
     """Create an engine with the settings each backend needs."""
     parsed = make_url(url)
