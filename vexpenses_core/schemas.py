@@ -95,7 +95,7 @@ def text(value):
     return value
 
 
-# A string that is only compared or hashed (a password, a token): bounded.
+# The string checks alone, before a type's own constraints (a password's lengths).
 Required = BeforeValidator(string)
 
 # What the schema says and the model leaves alone: the view or service

@@ -26,6 +26,7 @@ from ..models import AuthSession, PasswordReset, RefreshToken, User
 from ..paginator import PER_PAGE, offset_for
 from ..security import oldest_live_login, session_limit
 from ..transactions import after_commit
+from . import schemas
 from .interfaces import IPasswordHasher, IRateLimiter
 
 
@@ -45,15 +46,8 @@ def constant_time_equal(a, b):
 
 
 def user_dict(user):
-    """The public user object; never a hash or a token."""
-    return {
-        "id": user.id,
-        "name": user.name,
-        "email": user.email,
-        "birth_date": user.birth_date,
-        "created_at": user.created_at,
-        "updated_at": user.updated_at,
-    }
+    """The public user object (schemas.User, as published); never a hash or a token."""
+    return schemas.User.model_validate(user, from_attributes=True).model_dump()
 
 
 class InvalidCredentials(APIError):

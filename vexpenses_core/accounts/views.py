@@ -35,7 +35,7 @@ def authenticate(request):
         "token_type": "bearer",
         "expires_in": expires_in,
         "refresh_token": refresh,
-        "user": {"id": user.id, "name": user.name, "email": user.email},
+        "user": schemas.LoginUser.model_validate(user, from_attributes=True).model_dump(),
     }
     return success(request, "Success on login user", data, status=201)
 
