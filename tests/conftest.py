@@ -4,8 +4,6 @@ import sys
 
 import pytest
 
-from vexpenses_core.testing import *  # noqa: F403
-
 # The stand-in plugin (tests/standin) holds the switches the core's tests need
 # and the example plugin has no use for: a delay, a failure, run counters. It
 # is installed for the whole run, and for the workers and commands it starts.
