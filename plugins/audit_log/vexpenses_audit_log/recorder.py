@@ -159,4 +159,4 @@ def includeme(config):
     registry.audit_log_settings = settings
     registry.audit_log = pipeline
     registry.audit_log_recorder = recorder
-    registry.audit_log_detach = pm.add_hookcall_monitoring(recorder.before, recorder.after)
+    pm.add_hookcall_monitoring(recorder.before, recorder.after)

@@ -15,7 +15,6 @@ def app(make_testapp, tmp_path):
     testapp = make_testapp(**{"vexpenses.upload_dir": str(tmp_path / "uploads"), **SMALL})
     registry = testapp.app.registry
     testapp.user_id, testapp.token = make_user(registry, email="ana@example.com")
-    testapp.admin_id, testapp.admin_token = make_user(registry, email="root@example.com",
-                                                      is_admin=True)
-    testapp.other_id, testapp.other_token = make_user(registry, email="bia@example.com")
+    _, testapp.admin_token = make_user(registry, email="root@example.com", is_admin=True)
+    _, testapp.other_token = make_user(registry, email="bia@example.com")
     return testapp
