@@ -31,12 +31,14 @@ from .validation import (
 )
 
 MAX_NAME_LENGTH = 255
+# No need to fold megabytes to say "too long".
+MAX_NAME_SENT = 4 * MAX_NAME_LENGTH
 NOT_BLANK = r"\S"
 
 
 def _name(value):
     value = free_text(value)
-    if len(value) > 4 * MAX_NAME_LENGTH:  # no need to fold megabytes to say "too long"
+    if len(value) > MAX_NAME_SENT:
         raise too_long(MAX_NAME_LENGTH)
     return " ".join(value.split())  # trims, and folds inner runs of spaces
 
@@ -68,8 +70,11 @@ def _birth_date(value, info):
 
 
 # Folded, then 3 to 255 characters, without controls or invisible characters.
+# The schema speaks of what is sent: a name with runs of spaces may be longer.
 Name = Annotated[str, StringConstraints(min_length=3, max_length=MAX_NAME_LENGTH),
-                 BeforeValidator(_name)]
+                 BeforeValidator(_name), Field(json_schema_extra={
+                     "maxLength": MAX_NAME_SENT,
+                     "description": "3 to 255 characters once runs of white space are folded"})]
 # The canonical form (normalize_email); at most 254 octets of UTF-8.
 Email = Annotated[str, Field(max_length=MAX_EMAIL_OCTETS, json_schema_extra={
     "format": "idn-email"}), BeforeValidator(_email)]
