@@ -41,6 +41,7 @@ MESSAGES = {
     "date": "The {label} field must be a valid date.",
     "date_after_today": "The {label} field must be a date before or equal to today.",
     "confirmed": "The {label} field confirmation does not match.",
+    "file": "The {label} field must be a file.",
 }
 FALLBACK = "The {label} field is invalid."
 

@@ -2,29 +2,25 @@
 
 from pyramid.response import FileIter, Response
 
-from vexpenses_core.api import FORM_TYPES, ValidationError, form_fields, success
+from vexpenses_core.api import FORM_TYPES, form_fields, success
+from vexpenses_core.schemas import validate
 
 from . import presenters
+from .schemas import Upload
 from .services import UPLOAD_MESSAGE, ImportService
 from .tasks import queue_import
 
 UPLOAD_PATH = "/api/v1/user/upload"
-FALSE_WORDS = ("0", "false", "no", "off")
 
 
 def upload(request):
     fields = form_fields(request) if request.content_type in FORM_TYPES else {}
-    field = fields.get("file")
-    if field is None or field == "":
-        raise ValidationError({"file": ["The file field is required."]})
-    if not hasattr(field, "file"):
-        raise ValidationError({"file": ["The file field must be a file."]})
-    invitations = fields.get("send_invitations", "1")
-    send_invitations = str(invitations).strip().lower() not in FALSE_WORDS
+    body = validate(Upload, dict(fields))
+    field = body.file
     service = ImportService(request)
     try:
         record = service.create(field.file, field.filename, request.identity.id,
-                                send_invitations, requester=request.identity)
+                                body.send_invitations, requester=request.identity)
     finally:
         field.file.close()  # webob's spooled copy of the part
     queue_import(request, record.id)
