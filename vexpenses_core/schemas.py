@@ -158,6 +158,11 @@ class Body(BaseModel):
     @model_validator(mode="wrap")
     @classmethod
     def _confirmed(cls, data, handler):
+        """Laravel's ``confirmed``: reported under the field, after its own error.
+
+        Around the whole model, not in a field validator, because a password
+        that is too short is still reported unconfirmed, as before.
+        """
         if not cls._confirmations:
             return handler(data)
         unconfirmed = [name for name in cls._confirmations if _mismatch(data, name)]
