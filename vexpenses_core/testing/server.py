@@ -26,5 +26,15 @@ def live_server(make):
     try:
         yield testapp
     finally:
-        server.close()
+        # Closed from the loop's own thread: closing the sockets from here
+        # while the loop polls them made it fail with "Bad file descriptor",
+        # which pytest reports as an error at teardown. With every socket
+        # gone from its map, the loop returns.
+        server.trigger.pull_trigger(lambda: _close_all(server))
         thread.join(5)
+        server.task_dispatcher.shutdown()
+
+
+def _close_all(server):
+    for channel in list(server._map.values()):
+        channel.close()
