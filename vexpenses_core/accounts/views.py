@@ -1,4 +1,4 @@
-"""The accounts API under /api/v1/user, as API.md describes it.
+"""The accounts API under /api/v1/user, as docs/accounts.md describes it.
 
 Each view validates, calls one service method (which does the work and
 fires the hooks) and answers in the envelope.
