@@ -157,7 +157,7 @@ def reset_between_runs(registry):
 def cursor_after(last_id):
     """A cursor as the app makes them: urlsafe base64 of {"after": id}, unpadded."""
     try:
-        from vexpenses_core.accounts.services import encode_cursor
+        from vexpenses_core.accounts.users import encode_cursor
     except ImportError:  # the services moved; this is the documented format
         def encode_cursor(value):
             raw = json.dumps({"after": value}).encode()

@@ -475,6 +475,15 @@ def test_user_list_total_follows_new_registrations(testapp):
     assert testapp.get("/api/v1/user", headers=bearer(token)).json["data"]["total"] == 2
 
 
+def test_users_changed_is_where_the_docs_tell_plugins_to_find_it():
+    # docs/accounts.md: a plugin that adds users calls
+    # vexpenses_core.accounts.services.UserService(request).users_changed().
+    from vexpenses_core.accounts.services import UserService
+    from vexpenses_core.accounts.users import UserService as moved
+
+    assert UserService is moved and callable(UserService.users_changed)
+
+
 def test_cursor_walk_visits_every_user_once(testapp):
     registry = testapp.app.registry
     _, token = make_user(registry, email="me@example.com", name="Me Myself")

@@ -28,7 +28,7 @@ def vexpenses_plugins():
 
 def new_session_token(registry, user_id):
     """A new login session for the user, as authenticate would make: its access token."""
-    from vexpenses_core.accounts.services import AuthService
+    from vexpenses_core.accounts.auth import AuthService
     from vexpenses_core.models import User
 
     env = prepare(registry=registry)

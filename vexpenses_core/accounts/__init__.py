@@ -1,4 +1,10 @@
-"""Users, login sessions, JWT access tokens, refresh, logout and password reset."""
+"""Users, login sessions, JWT access tokens, refresh, logout and password reset.
+
+Views and commands call the services (``users``, ``auth``, ``reset``); they
+never touch the models directly. Every service is request-scoped: it works
+in ``request.dbsession``'s transaction and announces what happened through
+the plugin hooks.
+"""
 
 from .interfaces import IPasswordHasher, IRateLimiter
 from .passwords import PasswordHasher

@@ -13,7 +13,7 @@ from ..schemas import validate
 from ..scripting import bootstrap_app
 from ..settings import ConfigurationError
 from . import schemas
-from .services import UserService
+from .users import UserService
 
 
 def read_password():

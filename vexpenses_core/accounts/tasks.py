@@ -1,7 +1,7 @@
 """The accounts' background tasks."""
 
 from ..tasks import task
-from .services import PasswordResetService
+from .reset import PasswordResetService
 
 
 @task(name="accounts.password_reset")

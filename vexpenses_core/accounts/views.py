@@ -8,16 +8,10 @@ from ..api import NotFound, ValidationError, failure, json_body, success
 from ..paginator import PER_PAGE, Paginator, page_number
 from ..schemas import validate
 from . import schemas
-from .services import (
-    AuthService,
-    PasswordResetService,
-    RefreshReuse,
-    UserService,
-    decode_cursor,
-    encode_cursor,
-    user_dict,
-)
+from .auth import AuthService, RefreshReuse
+from .reset import PasswordResetService
 from .tasks import password_reset
+from .users import UserService, decode_cursor, encode_cursor, user_dict
 
 
 def register(request):

@@ -6,8 +6,8 @@ def make_user(registry, *, email="ana@example.com", is_admin=False, name="Ana So
     """Insert a user with a login session directly; return (id, access token)."""
     from pyramid.scripting import prepare
 
+    from vexpenses_core.accounts.auth import AuthService
     from vexpenses_core.accounts.interfaces import IPasswordHasher
-    from vexpenses_core.accounts.services import AuthService
     from vexpenses_core.models import User
 
     env = prepare(registry=registry)

@@ -10,7 +10,7 @@ import json
 
 from sqlalchemy import func, select
 
-from vexpenses_core.accounts.services import user_dict
+from vexpenses_core.accounts.users import user_dict
 from vexpenses_core.models import User
 from vexpenses_core.paginator import PER_PAGE, offset_for
 

@@ -25,7 +25,7 @@ def bar_line(record, counts, percent, eta):
 
 
 def run_import(args):
-    from vexpenses_core.accounts.services import UserService
+    from vexpenses_core.accounts.users import UserService
 
     from .services import ImportService
     from .tasks import queue_import

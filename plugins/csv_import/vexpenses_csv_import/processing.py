@@ -13,7 +13,7 @@ import time
 
 from sqlalchemy import insert, select, update
 
-from vexpenses_core.accounts.services import UserService
+from vexpenses_core.accounts.users import UserService
 from vexpenses_core.db import utcnow
 from vexpenses_core.transactions import after_commit, run_in_transaction
 

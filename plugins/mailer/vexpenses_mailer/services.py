@@ -10,7 +10,8 @@ import secrets
 
 from sqlalchemy import func, insert, select
 
-from vexpenses_core.accounts.services import PasswordResetService, sha256
+from vexpenses_core.accounts.digests import sha256
+from vexpenses_core.accounts.reset import PasswordResetService
 from vexpenses_core.db import utcnow
 from vexpenses_core.models import PasswordReset, User
 

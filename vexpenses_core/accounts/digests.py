@@ -1,0 +1,19 @@
+"""Digests and comparisons of secrets: how tokens are stored and checked."""
+
+import hashlib
+import hmac
+
+
+def sha256(value):
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def constant_time_equal(a, b):
+    """``a == b`` for two strings, in time that does not depend on where they differ.
+
+    ``hmac.compare_digest`` raises TypeError for a ``str`` holding anything
+    but ASCII (an address such as ``böb@example.com``), so compare the UTF-8
+    bytes; ``surrogatepass`` so that a lone surrogate from JSON cannot raise.
+    """
+    return hmac.compare_digest(a.encode("utf-8", "surrogatepass"),
+                               b.encode("utf-8", "surrogatepass"))
