@@ -69,6 +69,7 @@ def test_english_when_the_client_asks_for_it(mail_app):
 def test_reset_link_works_and_password_changed_notice(mail_app):
     app = mail_app()
     register(app, status=201)
+    app.sent()  # the welcome e-mail first: tasks run side by side
     app.post_json("/api/v1/user/forgot-password", {"email": "ana@example.com"}, status=200)
     welcome, reset = app.sent()
     assert reset.rcpt_tos == ["ana@example.com"]
@@ -98,6 +99,7 @@ def test_reset_link_works_and_password_changed_notice(mail_app):
 def test_password_changed_counts_ended_sessions(mail_app):
     app = mail_app(**{"vexpenses.ratelimit.enabled": "false"})
     register(app, status=201)
+    app.sent()  # the welcome e-mail first: tasks run side by side
     for _ in range(2):
         app.post_json("/api/v1/user/authenticate",
                       {"email": "ana@example.com", "password": PASSWORD}, status=201)
@@ -114,6 +116,7 @@ def test_the_reset_link_is_never_logged(mail_app, caplog):
     caplog.set_level(logging.DEBUG)
     app = mail_app()
     register(app, status=201)
+    app.sent()  # the welcome e-mail first: tasks run side by side
     app.post_json("/api/v1/user/forgot-password", {"email": "ana@example.com"})
     reset = app.sent()[-1]
     token = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(
