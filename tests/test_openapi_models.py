@@ -10,12 +10,13 @@ from typing import Annotated
 import pytest
 from pydantic import BeforeValidator
 
-from vexpenses_core.accounts.schemas import Register
+from vexpenses_core.accounts.schemas import Register, UserList
 from vexpenses_core.api import ValidationError
 from vexpenses_core.openapi import (
     Document,
     envelope,
     hand_written,
+    parameters,
     request_body,
     schema_ref,
 )
@@ -79,6 +80,28 @@ def test_a_hand_written_component_fails_and_so_does_its_ref():
     spec["paths"]["/x"] = {"get": {"responses": {
         "200": {"description": "ok", "content": {"application/json": {"schema": mine}}}}}}
     assert hand_written(spec) == ["component Mine", "GET /x 200 application/json"]
+
+
+def test_query_parameters_from_a_model_pass():
+    spec = empty_document()
+    spec["paths"]["/x"] = {"get": {"parameters": parameters(spec, UserList),
+                                   "responses": {"200": envelope(spec, "Hi", Greeting)}}}
+    assert hand_written(spec) == []
+    found = {param["name"]: param for param in spec["paths"]["/x"]["get"]["parameters"]}
+    assert list(found) == ["page", "name", "email", "cursor"]
+    assert found["name"] == {"name": "name", "in": "query", "required": False,
+                             "description": "substring",
+                             "schema": {"type": "string", "maxLength": 255}}
+
+
+def test_a_hand_written_query_parameter_fails():
+    spec = empty_document()
+    mine = {"name": "sort", "in": "query", "schema": {"type": "string"}}
+    path = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+    spec["paths"]["/x/{id}"] = {"get": {
+        "parameters": [*parameters(spec, UserList), mine, path],
+        "responses": {"200": envelope(spec, "Hi", Greeting)}}}
+    assert hand_written(spec) == ["GET /x/{id} query sort"]
 
 
 def test_two_models_with_one_name_fail():

@@ -132,20 +132,34 @@ def body_refused():
     }
 
 
-# A page is a page in Laravel's sense: anything that is not a positive integer
-# (0, -1, "abc") is page 1, never an error, so the schema accepts any value.
-PAGE = {"name": "page", "in": "query", "required": False,
-        "description": "The page, from 1. Anything that is not a positive integer is page 1, "
-                       "as in Laravel; a page past the last is empty.",
-        "schema": {"type": ["integer", "string"], "default": 1}}
+def parameters(spec, model):
+    """The query parameters ``model`` (a :class:`~vexpenses_core.schemas.Query`) reads.
+
+    Each field is one parameter, named as sent, with its JSON schema and
+    description; the document remembers them, so that :func:`hand_written`
+    can tell them from parameters written by hand.
+    """
+    schema = model.model_json_schema(mode="validation")
+    if "$defs" in schema:
+        raise ConfigurationError(f"{model.__name__}: a query parameter must be a plain value")
+    required = schema.get("required", ())
+    found = []
+    for name, field in schema["properties"].items():
+        field = {key: value for key, value in field.items() if key != "title"}
+        found.append({"name": name, "in": "query", "required": name in required,
+                      "description": field.pop("description", ""), "schema": field})
+    spec.parameters.extend(found)
+    return found
 
 
 class Document(dict):
-    """The document being built; ``generated`` names the components made from models."""
+    """The document being built; ``generated`` names the components made from models,
+    ``parameters`` holds the query parameters made from them."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.generated = set()
+        self.parameters = []
 
 
 def base_document(registry):
@@ -200,8 +214,9 @@ def build_document(registry):
 def hand_written(spec):
     """Where the document holds a schema no model generated, as readable lines.
 
-    Every request and response body must be a ``$ref`` to a component, and
-    every component must come from a model (:func:`schema_ref`).
+    Every request and response body must be a ``$ref`` to a component, every
+    component must come from a model (:func:`schema_ref`), and every query
+    parameter too (:func:`parameters`).
     """
     found = [f"component {name}" for name in spec["components"]["schemas"]
              if name not in spec.generated]
@@ -210,6 +225,9 @@ def hand_written(spec):
             bodies = [("request", operation.get("requestBody") or {})]
             bodies += [(status, answer) for status, answer in
                        operation.get("responses", {}).items()]
+            found += [f"{method.upper()} {path} query {param.get('name')}"
+                      for param in operation.get("parameters", ())
+                      if param.get("in") == "query" and param not in spec.parameters]
             for where, body in bodies:
                 for media_type, content in body.get("content", {}).items():
                     ref = content.get("schema", {}).get("$ref", "")

@@ -6,7 +6,12 @@ total, keeping the request's filters in every URL.
 """
 
 import math
+from typing import Annotated
 from urllib.parse import urlencode
+
+from pydantic import BeforeValidator, Field, WithJsonSchema
+
+from .schemas import Query
 
 PER_PAGE = 10
 ON_EACH_SIDE = 3
@@ -14,13 +19,31 @@ ON_EACH_SIDE = 3
 MAX_PAGE = 1_000_000_000
 
 
-def page_number(request, name="page"):
-    """The requested page; anything that is not a positive integer is page 1, as in Laravel."""
+def to_page(value):
+    """Anything that is not a positive integer is page 1, as in Laravel; never an error."""
     try:
-        page = int(request.params.get(name, 1))
+        page = int(value)
     except (TypeError, ValueError):
         return 1
     return min(page, MAX_PAGE) if page >= 1 else 1
+
+
+# The schema accepts any value, since any value is a page.
+Page = Annotated[int, BeforeValidator(to_page),
+                 WithJsonSchema({"type": ["integer", "string"]}),
+                 Field(description="The page, from 1. Anything that is not a positive integer "
+                                   "is page 1, as in Laravel; a page past the last is empty.")]
+
+
+class PageQuery(Query):
+    """A paginated list's query; a list with filters subclasses it."""
+
+    page: Page = 1
+
+
+def page_number(request, name="page"):
+    """The requested page (``?page=``), for a list without a query model."""
+    return to_page(request.params.get(name, 1))
 
 
 def offset_for(page, per_page=PER_PAGE):

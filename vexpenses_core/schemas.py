@@ -42,6 +42,13 @@ MESSAGES = {
     "date_after_today": "The {label} field must be a date before or equal to today.",
     "confirmed": "The {label} field confirmation does not match.",
     "file": "The {label} field must be a file.",
+    # A query's filters ({name} is the parameter as sent).
+    "filter_too_long": "The {name} filter must not be greater than {max_length} characters.",
+    "whole_number": "The {label} filter must be a whole number.",
+    "date_or_time": "The {name} filter must be a date (YYYY-MM-DD) or an ISO 8601 date and time.",
+    "after_or_equal": "The {name} filter must be a time after or equal to {other}.",
+    "one_of": "The {name} must be one of: {allowed}.",
+    "invalid_value": "The {name} is invalid.",
 }
 FALLBACK = "The {label} field is invalid."
 
@@ -192,6 +199,53 @@ class Reply(BaseModel):
     model_config = ConfigDict(json_schema_extra=_no_null_defaults)
 
 
+class Query(BaseModel):
+    """A route's query string: every parameter optional, unknown ones ignored.
+
+    Parameters are named as sent (an alias for ``from``); the OpenAPI
+    parameters are generated from the model (vexpenses_core.openapi.parameters).
+    """
+
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_no_null_defaults)
+
+
+def query_of(request, model):
+    """The request's query string as a ``model``, or a 422 per parameter.
+
+    A repeated parameter counts once, its last value, as ``request.GET.get``.
+    """
+    return validate(model, dict(request.GET))
+
+
+def filter_text(maximum, *, trim_first=False, json_schema=None):
+    """A text filter: blank is no filter (None), else trimmed, at most ``maximum`` characters.
+
+    The length is that of the value as sent, or once trimmed (``trim_first``).
+    """
+    def check(value):
+        if not isinstance(value, str) or not value.strip():
+            return None
+        trimmed = value.strip()
+        if len(trimmed if trim_first else value) > maximum:
+            raise invalid("filter_too_long", max_length=maximum)
+        return trimmed
+
+    return Annotated[str | None, BeforeValidator(check), WithJsonSchema(
+        json_schema or {"type": "string", "maxLength": maximum})]
+
+
+def choice(allowed):
+    """One of ``allowed``, trimmed; empty is no filter (None)."""
+    def check(value):
+        value = value.strip() if isinstance(value, str) else ""
+        if value and value not in allowed:
+            raise invalid("one_of", allowed=", ".join(allowed))
+        return value or None
+
+    return Annotated[str | None, BeforeValidator(check),
+                     WithJsonSchema({"enum": [*allowed, ""]})]
+
+
 def _mismatch(data, name):
     """The field is a string (its own checks passed) and its confirmation differs."""
     if not isinstance(data, dict):
@@ -211,8 +265,8 @@ def errors_of(exc, model):
         field = str(error["loc"][0]) if error["loc"] else "body"
         template = MESSAGES.get(error["type"], FALLBACK)
         found.setdefault(field, []).append(
-            template.format(label=label(field), **(error.get("ctx") or {})))
-    order = list(model.model_fields)
+            template.format(label=label(field), name=field, **(error.get("ctx") or {})))
+    order = [info.alias or name for name, info in model.model_fields.items()]
     return dict(sorted(found.items(),
                        key=lambda item: order.index(item[0]) if item[0] in order else len(order)))
 

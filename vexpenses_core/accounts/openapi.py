@@ -1,12 +1,12 @@
 """The accounts routes in the OpenAPI document, from the models of accounts/schemas.py."""
 
 from ..openapi import (
-    PAGE,
     Paginator,
     body_refused,
     envelope,
     error_response,
     limited_response,
+    parameters,
     request_body,
 )
 from . import schemas
@@ -32,11 +32,6 @@ def operation(spec, summary, status, message, secured=False, request=None, param
     if params:
         op["parameters"] = params
     return op
-
-
-def query(name, type_="string", description="", **schema):
-    return {"name": name, "in": "query", "required": False,
-            "schema": {"type": type_, **schema}, "description": description}
 
 
 def add_paths(spec):
@@ -87,14 +82,12 @@ def add_paths(spec):
     p["/api/v1/user/recover-password"] = {"post": operation(
         spec, "Set a new password with a reset token; ends every session", 200,
         "Password reset successfully", request=schemas.RecoverPassword,
-        params=[query("token"), query("email")], errors=[invalid])}
+        params=parameters(spec, schemas.RecoverLink), errors=[invalid])}
     p["/api/v1/user/me"] = {"get": operation(
         spec, "The current user", 200, "Success on get user", secured=True,
         data=schemas.User)}
     # Laravel's LengthAwarePaginator; with ?cursor= its CursorPaginator.
     p["/api/v1/user"] = {"get": operation(
         spec, "List users, 10 per page", 200, "Success on get users", secured=True,
-        params=[PAGE, query("name", description="substring", maxLength=255),
-                query("email", description="substring", maxLength=255),
-                query("cursor", description="opaque; empty to start a cursor walk")],
+        params=parameters(spec, schemas.UserList),
         errors=[invalid], data=Paginator[schemas.User] | schemas.CursorPage)}

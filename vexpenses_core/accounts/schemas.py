@@ -4,18 +4,24 @@ The field types (:data:`Name`, :data:`Email`, :data:`BirthDate`...) are the
 account rules; csv_import's rows use the same ones as :class:`Register`.
 """
 
+import base64
+import binascii
 import datetime
+import json
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, StringConstraints
+from pydantic import BeforeValidator, Field, StringConstraints, WithJsonSchema
 
+from ..paginator import PageQuery
 from ..schemas import (
     SCHEMA_REQUIRED,
     Body,
     Confirmation,
+    Query,
     Reply,
     Required,
     Unchecked,
+    filter_text,
     invalid,
     string,
     too_long,
@@ -134,6 +140,43 @@ class AdminPassword(Body):
 class NewAdmin(Body):
     name: Name
     email: Email
+
+
+# -- queries --------------------------------------------------------------------
+
+
+def _cursor(value):
+    """The id a cursor (users.encode_cursor) points after: 0 for an empty one, a new walk."""
+    if value == "":
+        return 0
+    try:
+        padded = value + "=" * (-len(value) % 4)
+        after = json.loads(base64.urlsafe_b64decode(padded.encode()))["after"]
+        # Ids are BIGINT: a larger number would overflow the query, not find nothing.
+        if isinstance(after, int) and not isinstance(after, bool) and 0 <= after < 2**63:
+            return after
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+        pass
+    raise invalid("invalid_value")  # not a cursor we made
+
+
+UserFilter = Annotated[filter_text(MAX_NAME_LENGTH), Field(description="substring")]
+
+
+class UserList(PageQuery):
+    """With ``cursor`` (even empty) the list is Laravel's CursorPaginator."""
+
+    name: UserFilter = None
+    email: UserFilter = None
+    cursor: Annotated[int | None, BeforeValidator(_cursor), WithJsonSchema({"type": "string"}),
+                      Field(description="opaque; empty to start a cursor walk")] = None
+
+
+class RecoverLink(Query):
+    """The e-mailed link's token and e-mail: the body's win (checked with it)."""
+
+    token: str = None
+    email: str = None
 
 
 # -- responses ------------------------------------------------------------------

@@ -4,14 +4,14 @@ Each view validates, calls one service method (which does the work and
 fires the hooks) and answers in the envelope.
 """
 
-from ..api import NotFound, ValidationError, failure, json_body, success
-from ..paginator import PER_PAGE, Paginator, page_number
-from ..schemas import validate
+from ..api import NotFound, failure, json_body, success
+from ..paginator import PER_PAGE, Paginator
+from ..schemas import query_of, validate
 from . import schemas
 from .auth import AuthService, RefreshReuse
 from .reset import PasswordResetService
 from .tasks import password_reset
-from .users import UserService, decode_cursor, encode_cursor, user_dict
+from .users import UserService, encode_cursor, user_dict
 
 
 def register(request):
@@ -104,10 +104,8 @@ def forgot_password(request):
 
 
 def recover_password(request):
-    body = json_body(request)
-    token = body.get("token", request.GET.get("token"))
-    email_raw = body.get("email", request.GET.get("email"))
-    body = validate(schemas.RecoverPassword, {**body, "token": token, "email": email_raw})
+    link = query_of(request, schemas.RecoverLink).model_dump(exclude_unset=True)
+    body = validate(schemas.RecoverPassword, {**link, **json_body(request)})
     PasswordResetService(request).complete(body.email, body.token, body.password)
     return success(request, "Password reset successfully", None)
 
@@ -118,29 +116,17 @@ def me(request):
 
 
 def list_users(request):
-    filters = {"name": _filter(request, "name"), "email": _filter(request, "email")}
+    query = query_of(request, schemas.UserList)
+    filters = {"name": query.name, "email": query.email}
     users = UserService(request)
-    if "cursor" in request.GET:
-        cursor = request.GET["cursor"]
-        after = decode_cursor(cursor) if cursor else 0
-        items, _ = users.search(request.identity, filters, after=after)
+    if query.cursor is not None:
+        items, _ = users.search(request.identity, filters, after=query.cursor)
         data = _cursor_page(request, items, filters)
     else:
-        page = page_number(request)
-        items, total = users.search(request.identity, filters, page=page)
-        data = Paginator(request, [user_dict(u) for u in items], total, page,
+        items, total = users.search(request.identity, filters, page=query.page)
+        data = Paginator(request, [user_dict(u) for u in items], total, query.page,
                          filters=filters).to_dict()
     return success(request, "Success on get users", data)
-
-
-def _filter(request, name):
-    value = request.GET.get(name)
-    if value is None or not value.strip():
-        return None
-    if len(value) > 255:
-        message = f"The {name} filter must not be greater than 255 characters."
-        raise ValidationError({name: [message]})
-    return value.strip()
 
 
 def _cursor_page(request, items, filters):

@@ -15,6 +15,7 @@ from vexpenses_core.models import User
 from vexpenses_core.paginator import PER_PAGE, offset_for
 
 from .models import AuditLogEntry
+from .schemas import moment
 
 
 @dataclasses.dataclass
@@ -26,6 +27,16 @@ class LogFilters:
     request_id: str | None = None
     #: the filters as given, kept in the paginator's URLs
     query: dict = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def of(cls, query):
+        """The filters a valid :class:`~.schemas.LogQuery` asks for."""
+        return cls(
+            action=query.action, request_id=query.request_id,
+            user_id=None if query.user_id is None else int(query.user_id),
+            since=None if query.from_ is None else moment(query.from_),
+            before=None if query.to is None else moment(query.to, end=True),
+            query=query.model_dump(by_alias=True, exclude={"page"}, exclude_none=True))
 
 
 class AuditLogService:

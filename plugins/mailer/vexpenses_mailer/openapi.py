@@ -1,10 +1,8 @@
 """The mailer's path in the OpenAPI document."""
 
-from vexpenses_core.openapi import PAGE, Paginator, envelope, error_response
+from vexpenses_core.openapi import Paginator, envelope, error_response, parameters
 
-from .messages import KINDS
-from .schemas import MailDelivery
-from .views import STATUSES
+from .schemas import DeliveryList, MailDelivery
 
 
 def add_paths(spec):
@@ -13,12 +11,7 @@ def add_paths(spec):
             "summary": "E-mails sent and failed, newest first (admin)",
             "tags": ["mailer"],
             "security": [{"bearer": []}],
-            "parameters": [
-                # Empty is no filter.
-                {"name": "status", "in": "query", "schema": {"enum": [*STATUSES, ""]}},
-                {"name": "kind", "in": "query", "schema": {"enum": [*KINDS, ""]}},
-                PAGE,
-            ],
+            "parameters": parameters(spec, DeliveryList),
             "responses": {
                 "200": envelope(spec, "Mail deliveries", Paginator[MailDelivery]),
                 "401": error_response("No valid access token"),

@@ -3,10 +3,20 @@
 import datetime
 from typing import Literal
 
-from vexpenses_core.schemas import Reply
+from vexpenses_core.paginator import PageQuery
+from vexpenses_core.schemas import Reply, choice
 
 from .messages import KINDS
 from .models import FAILED, SENT
+
+STATUSES = (SENT, FAILED)
+
+
+class DeliveryList(PageQuery):
+    """Empty is no filter."""
+
+    status: choice(STATUSES) = None
+    kind: choice(KINDS) = None
 
 
 class MailDelivery(Reply):
