@@ -24,21 +24,17 @@ def authenticate(request):
     # Limits count the canonical address, so no spelling of it gets fresh attempts.
     body = validate(schemas.Authenticate, json_body(request))
     user, _, token, expires_in, refresh = AuthService(request).login(body.email, body.password)
-    data = {
-        "token": token,
-        "token_type": "bearer",
-        "expires_in": expires_in,
-        "refresh_token": refresh,
-        "user": schemas.LoginUser.model_validate(user, from_attributes=True).model_dump(),
-    }
+    data = schemas.Login(
+        token=token, token_type="bearer", expires_in=expires_in, refresh_token=refresh,
+        user=schemas.LoginUser.model_validate(user, from_attributes=True)).model_dump()
     return success(request, "Success on login user", data, status=201)
 
 
 def refresh_with_access_token(request):
     """GET /refresh-token: the original app's refresh, with a valid access token."""
     token, expires_in = AuthService(request).refresh(request.identity)
-    return success(request, "Success on refresh user",
-                   {"token": token, "expires_in": expires_in}, status=201)
+    data = schemas.Token(token=token, expires_in=expires_in).model_dump(exclude_unset=True)
+    return success(request, "Success on refresh user", data, status=201)
 
 
 def refresh_with_refresh_token(request):
@@ -50,8 +46,8 @@ def refresh_with_refresh_token(request):
         return failure(request, 401, "Unauthenticated.",
                        "This refresh token was already used; the session has been ended.")
     _, _, token, expires_in, refresh = result
-    data = {"token": token, "token_type": "bearer", "expires_in": expires_in,
-            "refresh_token": refresh}
+    data = schemas.Token(token=token, token_type="bearer", expires_in=expires_in,
+                         refresh_token=refresh).model_dump()
     return success(request, "Success on refresh user", data, status=201)
 
 
@@ -63,24 +59,16 @@ def logout(request):
 def logout_all(request):
     count = AuthService(request).logout_all(request.identity)
     return success(request, "Success on logout user from every session",
-                   {"sessions_ended": count}, status=201)
+                   schemas.SessionsEnded(sessions_ended=count).model_dump(), status=201)
 
 
 def list_sessions(request):
     auth = AuthService(request)
     current = auth.current_session_id()
-    data = [
-        {
-            "id": s.id,
-            "created_at": s.created_at,
-            "last_used_at": s.last_used_at,
-            "expires_at": s.expires_at,
-            "ip_address": s.ip_address,
-            "user_agent": s.user_agent,
-            "current": s.id == current,
-        }
-        for s in auth.active_sessions(request.identity)
-    ]
+    data = [schemas.Session(id=s.id, created_at=s.created_at, last_used_at=s.last_used_at,
+                            expires_at=s.expires_at, ip_address=s.ip_address,
+                            user_agent=s.user_agent, current=s.id == current).model_dump()
+            for s in auth.active_sessions(request.identity)]
     return success(request, "Success on get sessions", data)
 
 
@@ -135,15 +123,13 @@ def _cursor_page(request, items, filters):
     items = items[: PER_PAGE]
     next_cursor = encode_cursor(items[-1].id) if more else None
     paginator = Paginator(request, [], 0, 1, filters=filters)
-    return {
-        "data": [user_dict(u) for u in items],
-        "path": paginator.path,
-        "per_page": PER_PAGE,
-        "next_cursor": next_cursor,
-        "next_page_url": paginator.url_with(cursor=next_cursor) if next_cursor else None,
-        "prev_cursor": None,
-        "prev_page_url": None,
-    }
+    return schemas.CursorPage(
+        data=[schemas.User.model_validate(u, from_attributes=True) for u in items],
+        path=paginator.path,
+        per_page=PER_PAGE,
+        next_cursor=next_cursor,
+        next_page_url=paginator.url_with(cursor=next_cursor) if next_cursor else None,
+    ).model_dump()
 
 
 ROUTES = [
