@@ -10,10 +10,10 @@ import json
 
 from sqlalchemy import func, select
 
-from vexpenses_core.accounts.users import user_dict
 from vexpenses_core.models import User
 from vexpenses_core.paginator import PER_PAGE, offset_for
 
+from . import schemas
 from .models import AuditLogEntry
 from .schemas import moment
 
@@ -92,8 +92,8 @@ class AuditLogService:
         return {user.id: user for user in self.db.scalars(select(User).where(User.id.in_(ids)))}
 
 
-def log_dict(row, user):
-    """A row as the API lists it: exactly the original app's fields."""
+def _entry(row, user):
+    """The fields of :class:`~.schemas.AuditLogEntry`: exactly the original app's."""
     return {
         "id": row.id,
         "action": row.action,
@@ -101,8 +101,14 @@ def log_dict(row, user):
         "user_id": row.user_id,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
-        "user": user_dict(user) if user is not None else None,
+        "user": None if user is None else schemas.AuditLogUser.model_validate(
+            user, from_attributes=True),
     }
+
+
+def log_dict(row, user):
+    """A row as the API lists it, dumped from its published model."""
+    return schemas.AuditLogEntry(**_entry(row, user)).model_dump()
 
 
 def log_detail(row, user):
@@ -111,11 +117,6 @@ def log_detail(row, user):
         payload = json.loads(row.payload)
     except ValueError:
         payload = None
-    return {
-        **log_dict(row, user),
-        "hook": row.hook,
-        "ip_address": row.ip_address,
-        "user_agent": row.user_agent,
-        "request_id": row.request_id,
-        "payload": payload,
-    }
+    return schemas.AuditLogEntryDetail(
+        **_entry(row, user), hook=row.hook, ip_address=row.ip_address,
+        user_agent=row.user_agent, request_id=row.request_id, payload=payload).model_dump()

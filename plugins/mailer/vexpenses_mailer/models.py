@@ -31,18 +31,3 @@ class MailDelivery(Base):
     message_id: Mapped[str | None] = mapped_column(String(255), default=None)
     created_at: Mapped[datetime.datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime.datetime | None] = mapped_column(UTCDateTime, default=None)
-
-    def to_dict(self):
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "user_id": self.user_id,
-            "recipient": self.recipient,
-            "subject": self.subject,
-            "status": self.status,
-            "attempts": self.attempts,
-            "last_error": self.last_error,
-            "message_id": self.message_id,
-            "created_at": self.created_at,
-            "sent_at": self.sent_at,
-        }

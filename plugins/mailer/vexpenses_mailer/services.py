@@ -15,6 +15,7 @@ from vexpenses_core.accounts.reset import PasswordResetService
 from vexpenses_core.db import utcnow
 from vexpenses_core.models import PasswordReset, User
 
+from . import schemas
 from .backends import PermanentError
 from .delivery import Outgoing, deliver, mark_failed
 from .messages import build_message, recipient
@@ -185,6 +186,11 @@ class MailService:
         except Exception:
             # A listener's bug must not lose the record of what was sent.
             log.exception("a vexpenses_mail_failed hookimpl raised for mail %s", row.id)
+
+
+def delivery_dict(row):
+    """A delivery as the API lists it, dumped from its published model."""
+    return schemas.MailDelivery.model_validate(row, from_attributes=True).model_dump()
 
 
 def deliveries_page(dbsession, page_offset, limit, status=None, kind=None):

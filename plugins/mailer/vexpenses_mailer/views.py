@@ -5,14 +5,14 @@ from vexpenses_core.paginator import PER_PAGE, Paginator, offset_for
 from vexpenses_core.schemas import query_of
 
 from .schemas import DeliveryList
-from .services import deliveries_page
+from .services import deliveries_page, delivery_dict
 
 
 def list_deliveries(request):
     query = query_of(request, DeliveryList)
     rows, total = deliveries_page(request.dbsession, offset_for(query.page), PER_PAGE,
                                   query.status, query.kind)
-    paginator = Paginator(request, [row.to_dict() for row in rows], total, query.page,
+    paginator = Paginator(request, [delivery_dict(row) for row in rows], total, query.page,
                           filters={"status": query.status, "kind": query.kind})
     return success(request, "Mail deliveries", paginator.to_dict())
 
