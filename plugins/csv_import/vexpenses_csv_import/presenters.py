@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from . import csvfile
 from .models import ImportRowError
+from .schemas import Import
 
 # A cell that spreadsheet software would run as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -18,42 +19,31 @@ def neutralise(cell):
     return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
 
 
+# What every answer about an import shows, as stored.
+STORED = ("id", "name", "original_name", "path", "status", "created_at", "updated_at")
+
+
+def _import(record, *names, **more):
+    """The published Import model, dumped with only the fields given."""
+    fields = {name: getattr(record, name) for name in (*STORED, *names)}
+    return Import(**fields, **more).model_dump(exclude_unset=True)
+
+
+def upload_dict(record):
+    """The upload's answer: the import as stored, before it runs."""
+    return _import(record, "sha256", "size", "send_invitations")
+
+
 def status_dict(request, record, live):
     """The status API's data: ``live`` is ``ImportService.live(record)``."""
     counts, percent, eta = live
-    data = base_dict(record)
-    data.update(
-        error=record.error,
-        deleted_at=record.deleted_at,
-        progress=percent,
-        eta_seconds=eta,
-        started_at=record.started_at,
-        finished_at=record.finished_at,
-        send_invitations=record.send_invitations,
-        error_rows=record.error_rows,
-        file_removed_at=record.file_removed_at,
-        size=record.size,
-        sha256=record.sha256,
-        **counts,
-    )
-    data["error_summary"] = json.loads(record.error_summary) if record.error_summary else None
-    data["error_report"] = (
-        request.route_path("csv_import.errors", id=record.id)
-        if counts["rejected"] or counts["duplicates"] else None
-    )
-    return data
-
-
-def base_dict(record):
-    return {
-        "id": record.id,
-        "name": record.name,
-        "original_name": record.original_name,
-        "path": record.path,
-        "status": record.status,
-        "created_at": record.created_at,
-        "updated_at": record.updated_at,
-    }
+    report = (request.route_path("csv_import.errors", id=record.id)
+              if counts["rejected"] or counts["duplicates"] else None)
+    return _import(
+        record, "error", "deleted_at", "started_at", "finished_at", "send_invitations",
+        "error_rows", "file_removed_at", "size", "sha256", **counts,
+        progress=percent, eta_seconds=eta, error_report=report,
+        error_summary=json.loads(record.error_summary) if record.error_summary else None)
 
 
 def error_report(dbsession, record):

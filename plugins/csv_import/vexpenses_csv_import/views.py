@@ -25,10 +25,7 @@ def upload(request):
         field.file.close()  # webob's spooled copy of the part
     queue_import(request, record.id)
     request.pm.hook.vexpenses_import_uploaded(request=request, import_id=record.id)
-    data = presenters.base_dict(record)
-    data["sha256"], data["size"] = record.sha256, record.size
-    data["send_invitations"] = record.send_invitations
-    return success(request, UPLOAD_MESSAGE, data, status=201)
+    return success(request, UPLOAD_MESSAGE, presenters.upload_dict(record), status=201)
 
 
 def import_status(request):
