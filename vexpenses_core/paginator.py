@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
+from .openapi import Paginator as PageModel
 from .schemas import Query
 
 PER_PAGE = 10
@@ -71,9 +72,10 @@ class Paginator:
         return f"{self.path}?{urlencode({**self.filters, **params})}"
 
     def to_dict(self):
+        """The page, dumped from the model the OpenAPI document publishes."""
         count = len(self.items)
         first = offset_for(self.page, self.per_page) + 1
-        return {
+        return PageModel.model_validate({
             "current_page": self.page,
             "data": self.items,
             "first_page_url": self.url(1),
@@ -87,7 +89,7 @@ class Paginator:
             "prev_page_url": self.url(self.page - 1) if self.page > 1 else None,
             "to": first + count - 1 if count else None,
             "total": self.total,
-        }
+        }).model_dump(by_alias=True)
 
     def links(self):
         links = [
