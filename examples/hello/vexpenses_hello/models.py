@@ -14,12 +14,3 @@ class Greeting(Base):
     message: Mapped[str | None] = mapped_column(String(200), default=None)
     created_at: Mapped[datetime.datetime] = mapped_column(UTCDateTime, default=utcnow)
     greeted_at: Mapped[datetime.datetime | None] = mapped_column(UTCDateTime, default=None)
-
-    def to_dict(self):
-        return {
-            "id": self.id,
-            "name": self.name,
-            "message": self.message,
-            "created_at": self.created_at,
-            "greeted_at": self.greeted_at,
-        }

@@ -2,14 +2,19 @@ from vexpenses_core import NotFound, json_body, success, validate
 
 from . import services, tasks
 from .models import Greeting
-from .schemas import HelloNewGreeting
+from .schemas import HelloGreeting, HelloNewGreeting
+
+
+def greeting_dict(greeting):
+    """A greeting as the API answers it, dumped from its published model."""
+    return HelloGreeting.model_validate(greeting, from_attributes=True).model_dump()
 
 
 def create_greeting(request):
     body = validate(HelloNewGreeting, json_body(request))
     greeting = services.create_greeting(request.dbsession, body.name)
     request.enqueue(tasks.greet, greeting.id)
-    return success(request, "Greeting queued", greeting.to_dict(), status=201)
+    return success(request, "Greeting queued", greeting_dict(greeting), status=201)
 
 
 def get_greeting(request):
@@ -19,7 +24,7 @@ def get_greeting(request):
         greeting = None
     if greeting is None:
         raise NotFound()
-    return success(request, "Greeting", greeting.to_dict())
+    return success(request, "Greeting", greeting_dict(greeting))
 
 
 def includeme(config):

@@ -17,6 +17,7 @@ import os
 import time
 
 from vexpenses_hello import services
+from vexpenses_hello.views import greeting_dict
 
 from vexpenses_core import ValidationError, hookimpl, json_body, success, task
 
@@ -44,7 +45,7 @@ def create_greeting(request):
     request.enqueue(greet, greeting.id, delay=delay)
     if body.get("fail"):
         raise RuntimeError("failing on purpose after queueing a task")
-    return success(request, "Greeting queued", greeting.to_dict(), status=201)
+    return success(request, "Greeting queued", greeting_dict(greeting), status=201)
 
 
 @hookimpl
