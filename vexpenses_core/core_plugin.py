@@ -2,7 +2,8 @@
 
 from . import cli
 from .hookspecs import hookimpl
-from .openapi import error_response
+from .openapi import envelope, error_response
+from .schemas import PluginInfo
 
 
 @hookimpl(tryfirst=True)  # list the core's commands first in --help
@@ -35,7 +36,7 @@ def vexpenses_openapi(spec):
             "tags": ["meta"],
             "security": [{"bearer": []}],
             "responses": {
-                "200": {"description": "Success on get plugins"},
+                "200": envelope(spec, "Success on get plugins", list[PluginInfo]),
                 "401": error_response("Missing or invalid token"),
                 "403": error_response("Not an admin"),
             },

@@ -11,6 +11,7 @@ import os
 import pluggy
 
 from . import hookspecs
+from .schemas import PluginInfo
 from .settings import ConfigurationError
 
 ENTRY_POINT_GROUP = "vexpenses.plugins"
@@ -76,7 +77,8 @@ def plugin_info(pm):
     for name, plugin in pm.list_name_plugin():
         project, version = pm.vexpenses_dists.get(name, (None, None))
         hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
-        result.append({"name": name, "project": project, "version": version, "hooks": hooks})
+        result.append(PluginInfo(name=name, project=project, version=version,
+                                 hooks=hooks).model_dump())
     return result
 
 

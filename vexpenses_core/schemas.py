@@ -18,6 +18,7 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Field,
     WithJsonSchema,
     create_model,
     model_validator,
@@ -244,6 +245,15 @@ def choice(allowed):
 
     return Annotated[str | None, BeforeValidator(check),
                      WithJsonSchema({"enum": [*allowed, ""]})]
+
+
+class PluginInfo(Reply):
+    """A loaded plugin, as GET /api/v1/plugins lists it (admins only)."""
+
+    name: str
+    project: str | None = Field(description="its distribution; null when unknown")
+    version: str | None
+    hooks: list[str] = Field(description="the hooks it implements, sorted")
 
 
 def _mismatch(data, name):
