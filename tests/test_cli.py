@@ -47,6 +47,36 @@ def test_migrate_applies_core_and_enabled_plugins(tmp_path):
     assert "0 greetings" in result.stdout
 
 
+def test_migrate_says_what_it_applied(tmp_path):
+    env = {"VEXPENSES_DATABASE_URL": f"sqlite:///{tmp_path}/said.sqlite",
+           "VEXPENSES_PLUGINS": "hello", "VEXPENSES_AUTO_MIGRATE": "false"}
+    ini = str(write_ini(tmp_path))
+    first = run(["migrate", ini], env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("applied ") and "core_0001" in first.stdout
+    assert "hello_0001" in first.stdout
+    again = run(["migrate", ini], env)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == "nothing to apply: the database was already up to date\n"
+
+
+def test_version_names_the_core_and_each_installed_plugin():
+    import importlib.metadata
+
+    result = run(["--version"])
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"vexpenses-core {importlib.metadata.version('vexpenses-core')}"
+    for name in ("audit_log", "csv_import", "hello", "mailer"):
+        assert any(line.startswith(f"  plugin {name}: ") for line in lines), lines
+
+
+def test_create_admin_options_have_help():
+    result = run(["create-admin", "--help"])
+    assert "the admin's e-mail address" in result.stdout
+    assert "the admin's name" in result.stdout
+
+
 def test_migrate_skips_disabled_plugins(tmp_path):
     db = tmp_path / "core-only.sqlite"
     env = {"VEXPENSES_DATABASE_URL": f"sqlite:///{db}", "VEXPENSES_PLUGINS": ""}

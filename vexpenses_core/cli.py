@@ -6,6 +6,7 @@ Subcommands come from the core and from every installed plugin through
 """
 
 import argparse
+import importlib.metadata
 import logging
 import sys
 
@@ -22,10 +23,14 @@ def cmd_migrate(args):
 
     env = bootstrap_app(args.config_uri)
     try:
-        upgrade(env["registry"])
+        applied = upgrade(env["registry"])
     finally:
         env["closer"]()
-    print("database is up to date")
+    if applied:
+        print(f"applied {len(applied)} migration{'s' if len(applied) > 1 else ''} "
+              f"({', '.join(applied)}); the database is up to date")
+    else:
+        print("nothing to apply: the database was already up to date")
 
 
 def cmd_worker(args):
@@ -89,12 +94,35 @@ def add_revision_command(subparsers):
     parser.set_defaults(func=cmd_revision)
 
 
+def version_text():
+    """``vexpenses-core X``, then each installed plugin with its distribution's version."""
+    lines = [f"vexpenses-core {importlib.metadata.version('vexpenses-core')}"]
+    for name, entry_point in sorted(installed_plugins().items()):
+        dist = entry_point.dist
+        lines.append(f"  plugin {name}: {dist.name} {dist.version}" if dist
+                     else f"  plugin {name}")
+    return "\n".join(lines)
+
+
+class PrintVersion(argparse.Action):
+    """``--version``, one line each: argparse's own action would reflow them."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_text())
+        parser.exit()
+
+
 def make_parser():
     parser = argparse.ArgumentParser(
         prog="vexpenses",
         description="Manage a vexpenses service: database migrations, background "
         "workers, and commands added by installed plugins.",
     )
+    parser.add_argument("--version", action=PrintVersion,
+                        help="show the versions of the core and the installed plugins")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     # Every installed plugin may add commands, enabled or not: which plugins
     # are enabled depends on the CONFIG given to the command itself.

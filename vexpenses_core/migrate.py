@@ -76,10 +76,16 @@ def alembic_config(registry, only_enabled=False):
 
 
 def upgrade(registry):
-    """Apply every pending revision of the core and the enabled plugins."""
+    """Apply every pending revision of the core and the enabled plugins.
+
+    Return the ids of the revisions applied, sorted (none when the database
+    was up to date).
+    """
+    pending = pending_revisions(registry)
     config = alembic_config(registry)
     for branch in enabled_branches(registry):
         command.upgrade(config, f"{branch}@head")
+    return sorted(pending)
 
 
 def pending_revisions(registry):

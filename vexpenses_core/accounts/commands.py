@@ -76,6 +76,8 @@ def add_commands(subparsers):
         "keeping their password.",
     )
     parser.add_argument("config_uri", metavar="CONFIG", help="ini file, e.g. production.ini")
-    parser.add_argument("--email", required=True)
-    parser.add_argument("--name", default="Administrator")
+    parser.add_argument("--email", required=True,
+                        help="the admin's e-mail address, used to log in")
+    parser.add_argument("--name", default="Administrator",
+                        help="the admin's name, 3 to 255 characters (default: Administrator)")
     parser.set_defaults(func=create_admin)
