@@ -129,6 +129,7 @@ def cursor(payload):
     {"cursor": cursor([1])},
     {"cursor": "%%%"},
     {"cursor": "A" * 10_000},
+    {"cursor": base64.urlsafe_b64encode(b"[" * 100_000).decode()},
 ])
 def test_a_cursor_out_of_range_or_forged_is_422(app, query):
     res = app.get("/api/v1/user/", query, headers=token_for(app), expect_errors=True)

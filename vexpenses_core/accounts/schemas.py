@@ -145,10 +145,17 @@ class NewAdmin(Body):
 # -- queries --------------------------------------------------------------------
 
 
+# Ours are about 40 characters; a longer one is forged, and decoding deeply
+# nested JSON would raise RecursionError (a 500), not ValueError.
+MAX_CURSOR_LENGTH = 100
+
+
 def _cursor(value):
     """The id a cursor (users.encode_cursor) points after: 0 for an empty one, a new walk."""
     if value == "":
         return 0
+    if len(value) > MAX_CURSOR_LENGTH:
+        raise invalid("invalid_value")
     try:
         padded = value + "=" * (-len(value) % 4)
         after = json.loads(base64.urlsafe_b64decode(padded.encode()))["after"]
