@@ -21,11 +21,8 @@ log = logging.getLogger(__name__)
 def cmd_migrate(args):
     from .migrate import upgrade
 
-    env = bootstrap_app(args.config_uri)
-    try:
+    with bootstrap_app(args.config_uri) as env:
         applied = upgrade(env["registry"])
-    finally:
-        env["closer"]()
     if applied:
         print(f"applied {len(applied)} migration{'s' if len(applied) > 1 else ''} "
               f"({', '.join(applied)}); the database is up to date")
@@ -69,11 +66,8 @@ def add_core_commands(subparsers):
 def cmd_revision(args):
     from .migrate import revision
 
-    env = bootstrap_app(args.config)
-    try:
+    with bootstrap_app(args.config) as env:
         path = revision(env["registry"], args.branch, args.message)
-    finally:
-        env["closer"]()
     print(f"wrote {path}")
 
 

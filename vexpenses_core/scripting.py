@@ -29,7 +29,9 @@ def bootstrap_app(config_uri, require_plugin=None):
 
     ``env["registry"]`` holds settings, the plugin manager and services;
     ``env["request"]`` is a request for scripts, whose database work goes
-    inside ``with env["request"].tm:``; call ``env["closer"]()`` when done.
+    inside ``with env["request"].tm:``. Close it with ``env["closer"]()``, or
+    use the dict as a context manager (Pyramid's ``AppEnvironment``):
+    ``with bootstrap_app(CONFIG) as env:`` closes it on the way out.
     With ``require_plugin``, refuse to go on when that plugin is not enabled
     in CONFIG.
     """
