@@ -13,6 +13,7 @@ from ..security import oldest_live_login, session_limit
 from .digests import sha256
 from .interfaces import IRateLimiter
 from .users import UserService
+from .validation import MAX_TOKEN_LENGTH
 
 
 class InvalidCredentials(APIError):
@@ -160,7 +161,7 @@ class AuthService:
         return result
 
     def _rotate(self, raw_token):
-        if not isinstance(raw_token, str) or not raw_token or len(raw_token) > 200:
+        if not isinstance(raw_token, str) or not raw_token or len(raw_token) > MAX_TOKEN_LENGTH:
             raise InvalidRefreshToken()
         now = utcnow()
         row = self.db.execute(

@@ -13,6 +13,7 @@ from .auth import AuthService
 from .digests import constant_time_equal, sha256
 from .interfaces import IRateLimiter
 from .users import UserService
+from .validation import MAX_TOKEN_LENGTH
 
 RESET_INVALID = "This password reset token is invalid."
 RESET_EXPIRED = "This password reset link has expired. Please ask for a new one."
@@ -66,7 +67,7 @@ class PasswordResetService:
 
     def consume(self, email, raw_token):
         """The user whose link this is, marking it used; 422 when it can't be used."""
-        if not isinstance(raw_token, str) or not raw_token or len(raw_token) > 200:
+        if not isinstance(raw_token, str) or not raw_token or len(raw_token) > MAX_TOKEN_LENGTH:
             raise ValidationError({"token": [RESET_INVALID]})
         row = self.db.execute(
             select(PasswordReset, User)
