@@ -42,6 +42,8 @@ import pymysql
 import redis
 import webtest
 
+from vexpenses_core.testing import worker_pids, write_ini
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BIN = pathlib.Path(sys.executable).parent
 SERVER = "mysql+pymysql://root@127.0.0.1:3306"
@@ -54,32 +56,6 @@ LAST = ["Silva", "Souza", "Oliveira", "Santos", "Pereira", "Lima", "Carvalho", "
         "Gomes", "Ribeiro", "Almeida", "Costa", "da Mota", "Conceição", "Peixoto", "Viana"]
 # Extra settings for the worker processes, from the command line.
 WORKER_ENV = {}
-INI = """\
-[app:main]
-use = egg:vexpenses-core
-
-[loggers]
-keys = root
-
-[handlers]
-keys = console
-
-[formatters]
-keys = generic
-
-[logger_root]
-level = WARNING
-handlers = console
-
-[handler_console]
-class = StreamHandler
-args = (sys.stderr,)
-level = NOTSET
-formatter = generic
-
-[formatter_generic]
-format = %(asctime)s %(levelname)-5.5s [%(name)s][%(process)d] %(message)s
-"""
 
 
 def write_csv(path, count):
@@ -145,19 +121,7 @@ class PeakRSS(threading.Thread):
         self.stopped = threading.Event()
 
     def workers(self):
-        path = pathlib.Path(f"/proc/{self.supervisor_pid}/task/{self.supervisor_pid}/children")
-        try:
-            children = path.read_text().split()
-        except FileNotFoundError:
-            return []
-        found = []
-        for child in children:
-            try:
-                if b"spawn_main" in pathlib.Path(f"/proc/{child}/cmdline").read_bytes():
-                    found.append(int(child))
-            except FileNotFoundError:
-                pass
-        return found
+        return worker_pids(self.supervisor_pid)
 
     @staticmethod
     def read(pid, field):
@@ -180,9 +144,9 @@ class PeakRSS(threading.Thread):
 
 
 def start_workers(settings, count, tmp):
-    ini = tmp / "bench.ini"
-    ini.write_text(INI)
     from vexpenses_core.settings import environ_for
+
+    ini = write_ini(tmp, level="WARNING")
 
     env = {**os.environ, **environ_for(settings), "VEXPENSES_AUTO_MIGRATE": "false",
            **WORKER_ENV}

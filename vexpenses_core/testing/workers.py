@@ -25,7 +25,7 @@ keys = console
 keys = generic
 
 [logger_root]
-level = INFO
+level = {level}
 handlers = console
 
 [handler_console]
@@ -39,10 +39,13 @@ format = %(asctime)s %(levelname)-5.5s [%(name)s][%(process)d][%(request_id)s] %
 """
 
 
-def write_ini(directory):
-    """An ini file for subprocesses (workers, commands); settings come from VEXPENSES_*."""
+def write_ini(directory, level="INFO"):
+    """An ini file for subprocesses (workers, commands); settings come from VEXPENSES_*.
+
+    ``level`` is the root logger's: a benchmark passes WARNING to keep logging off its
+    measurement."""
     path = directory / "testing.ini"
-    path.write_text(TESTING_INI)
+    path.write_text(TESTING_INI.format(level=level))
     return path
 
 
