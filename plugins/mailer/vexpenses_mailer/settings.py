@@ -8,7 +8,7 @@ import dataclasses
 import ipaddress
 import os
 import re
-from email.headerregistry import Address
+from email.headerregistry import Address, HeaderRegistry
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pyramid.settings import asbool, aslist
@@ -150,8 +150,6 @@ def load_settings(settings, environ=None):
 
 def parse_mail_from(value):
     """``Name <addr>`` or a bare address, as an :class:`Address`."""
-    from email.headerregistry import Address, HeaderRegistry
-
     import idna
 
     try:
