@@ -36,6 +36,7 @@ def corpus(module, *names):
 
 NAMES = corpus("test_hostile_input", "UNSAFE_NAMES", "REAL_NAMES") + [
     "", "   ", "Al", "  Al  ", "Ana", "x" * 255, "x" * 256, "x " * 300, "N" * 1021,
+    "Ana" + " " * 1100 + "Souza",  # folds to 9 characters, but register refuses it as sent
     "Ana\u200dSouza", "Ana\u2060Souza", "Ａｎａ",
 ]
 EMAILS = corpus("test_hostile_input", "LONG_EMAILS") + corpus(

@@ -13,8 +13,8 @@ import io
 import itertools
 import re
 
-from vexpenses_core.accounts.schemas import Register
-from vexpenses_core.accounts.validation import normalize_email, parse_date
+from vexpenses_core.accounts.schemas import MAX_NAME_LENGTH, MAX_NAME_SENT, Register
+from vexpenses_core.accounts.validation import MAX_EMAIL_OCTETS, normalize_email, parse_date
 from vexpenses_core.api import ValidationError
 from vexpenses_core.schemas import has_unsafe_text, validate
 
@@ -380,7 +380,10 @@ def check_row(fields, today):
     if fields is not None and len(fields) == 3:
         name = " ".join(fields[0].split())
         email = fields[1].strip()
-        if 3 <= len(name) <= 255 and 0 < len(email) <= 254 and not has_unsafe_text(fields[0]):
+        # Register's limits: the raw name too, or runs of spaces would fold a
+        # name that Row refuses as too long into one that passes here.
+        if (len(fields[0]) <= MAX_NAME_SENT and 3 <= len(name) <= MAX_NAME_LENGTH
+                and 0 < len(email) <= MAX_EMAIL_OCTETS and not has_unsafe_text(fields[0])):
             email = normalize_email_fast(email)
             if email is not None:
                 birth_date = _parse_birth_date(fields[2].strip())
