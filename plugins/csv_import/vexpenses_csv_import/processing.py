@@ -18,7 +18,7 @@ from vexpenses_core.db import utcnow
 from vexpenses_core.transactions import after_commit, run_in_transaction
 
 from . import csvfile
-from .interfaces import IUploadStorage
+from .interfaces import IProgressStore, IUploadStorage
 from .models import (
     COUNT_NAMES,
     FAILED,
@@ -29,7 +29,6 @@ from .models import (
     ImportChunk,
     ImportRowError,
 )
-from .progress import IProgressStore
 from .services import options
 from .writers import user_writer
 

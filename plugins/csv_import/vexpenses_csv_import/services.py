@@ -16,9 +16,8 @@ from sqlalchemy import select, update
 from vexpenses_core.api import NotFound, RequestTooLarge, ValidationError
 from vexpenses_core.db import utcnow
 
-from .interfaces import IUploadStorage
+from .interfaces import IProgressStore, IUploadStorage
 from .models import COUNT_NAMES, FAILED, FINISHED, PENDING, Import, ImportChunk
-from .progress import IProgressStore
 from .storage import TooLarge
 
 log = logging.getLogger(__name__)
