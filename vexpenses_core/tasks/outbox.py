@@ -49,6 +49,8 @@ def send(queue, rows):
     except Exception:
         log.warning("could not send task %s after commit; it stays in the outbox and the "
                     "worker supervisor sends it later", rows[len(sent)].task, exc_info=True)
+    if not sent:  # Redis is down: no connection for a delete of nothing
+        return
     try:
         with queue.registry.dbengine.begin() as conn:
             delete(conn, sent)
@@ -56,10 +58,12 @@ def send(queue, rows):
         log.warning("could not delete %d sent tasks from the outbox", len(sent),
                     exc_info=True)
 
+
 def send_stored(queue, name, payload):
     """Send a task as the outbox stored it (``payload`` is its JSON text)."""
     data = json.loads(payload)
     return queue._send(name, data["args"], data["kwargs"], data["request_id"])
+
 
 def resend(queue, older_than):
     """Send outbox rows older than ``older_than`` seconds; return how many were sent.
