@@ -7,7 +7,6 @@ from the flush at commit), so only the transaction's data manager
 only while the transaction is still open.
 """
 
-import pymysql
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import event, func, select
@@ -15,13 +14,7 @@ from vexpenses_hello.models import Greeting
 
 from vexpenses_core import task
 from vexpenses_core.tasks import run_task
-
-
-def deadlock():
-    return sa.exc.OperationalError(
-        "UPDATE hello_greetings SET name=%s", ("x",),
-        pymysql.err.OperationalError(
-            1213, "Deadlock found when trying to get lock; try restarting transaction"))
+from vexpenses_core.testing import deadlock_error
 
 
 def greetings(registry, name):
@@ -38,7 +31,7 @@ def adding(name, runs, deadlocked):
         request.dbsession.add(Greeting(name=name))
         request.dbsession.flush()
         if deadlocked(len(runs)):
-            raise deadlock()
+            raise deadlock_error("UPDATE hello_greetings SET name=%s")
         return len(runs)
 
     return add
@@ -64,7 +57,7 @@ def test_an_unmarked_deadlock_at_commit_runs_the_task_again(testapp):
         def fail_first_flush(session, context, instances):
             flushes.append(1)
             if len(flushes) == 1:
-                raise deadlock()
+                raise deadlock_error("UPDATE hello_greetings SET name=%s")
 
         session.add(Greeting(name="at-commit"))  # flushed by the commit
 

@@ -17,7 +17,7 @@ VEXPENSES_TEST_REDIS_URL (default db 15 on 127.0.0.1:6379). Each test run
 creates its own MariaDB database and drops it at the end.
 """
 
-from .databases import clean_tables
+from .databases import clean_tables, deadlock_error
 from .hosts import HOSTILE_HOSTS, assert_not_reflected, hostile_host_environ
 from .server import live_server
 from .settings import JWT_SECRET, MYSQL_URL, REDIS_URL, base_settings
@@ -32,6 +32,7 @@ __all__ = [
     "assert_not_reflected",
     "base_settings",
     "clean_tables",
+    "deadlock_error",
     "hostile_host_environ",
     "live_server",
     "make_user",

@@ -2,6 +2,7 @@
 
 import uuid
 
+import pymysql
 import pytest
 import redis
 import sqlalchemy as sa
@@ -10,6 +11,14 @@ from vexpenses_core import make_app
 from vexpenses_core.db import make_engine, metadata
 
 from .settings import MYSQL_URL, REDIS_URL, base_settings
+
+
+def deadlock_error(statement):
+    """The error pymysql raises for a MySQL deadlock (1213), raised by ``statement``."""
+    return sa.exc.OperationalError(
+        statement, (),
+        pymysql.err.OperationalError(
+            1213, "Deadlock found when trying to get lock; try restarting transaction"))
 
 
 @pytest.fixture(scope="session")

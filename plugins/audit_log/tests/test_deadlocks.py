@@ -1,16 +1,9 @@
 """The chain writer runs a batch again after a deadlock, and writes it once."""
 
-import pymysql
-import sqlalchemy as sa
 from vexpenses_audit_log import chain
 from vexpenses_audit_log.testing import stored_rows, write_records
 
-
-def deadlock():
-    return sa.exc.OperationalError(
-        "SELECT ... FOR UPDATE", (),
-        pymysql.err.OperationalError(
-            1213, "Deadlock found when trying to get lock; try restarting transaction"))
+from vexpenses_core.testing import deadlock_error
 
 
 def test_a_deadlock_while_appending_writes_the_batch_once(app, monkeypatch):
@@ -21,7 +14,7 @@ def test_a_deadlock_while_appending_writes_the_batch_once(app, monkeypatch):
         head = real_lock_head(conn)
         calls.append(1)
         if len(calls) == 1:  # after the lock, as a deadlock comes; nothing is written
-            raise deadlock()
+            raise deadlock_error("SELECT ... FOR UPDATE")
         return head
 
     monkeypatch.setattr(chain, "lock_head", lock_head)
