@@ -1,0 +1,42 @@
+"""after_commit: what follows the commit runs only after it, and cannot undo it."""
+
+import logging
+import types
+
+import transaction
+
+from vexpenses_core.transactions import after_commit
+
+
+def a_request():
+    return types.SimpleNamespace(tm=transaction.TransactionManager(explicit=True))
+
+
+def test_after_commit_runs_once_the_transaction_commits():
+    request, calls = a_request(), []
+    request.tm.begin()
+    after_commit(request, calls.append, "sent")
+    assert calls == []
+    request.tm.commit()
+    assert calls == ["sent"]
+
+
+def test_after_commit_does_nothing_when_the_transaction_aborts():
+    request, calls = a_request(), []
+    request.tm.begin()
+    after_commit(request, calls.append, "sent")
+    request.tm.abort()
+    assert calls == []
+
+
+def test_an_error_after_commit_is_logged_not_raised(caplog):
+    request = a_request()
+
+    def broken():
+        raise ConnectionError("redis is down")
+
+    request.tm.begin()
+    after_commit(request, broken)
+    with caplog.at_level(logging.WARNING, logger="vexpenses_core.transactions"):
+        request.tm.commit()
+    assert "broken failed after commit" in caplog.text
