@@ -81,18 +81,22 @@ def upgrade(registry):
     Return the ids of the revisions applied, sorted (none when the database
     was up to date).
     """
-    pending = pending_revisions(registry)
-    config = alembic_config(registry)
+    config = alembic_config(registry)  # built once: it loads every installed plugin
+    pending = pending_revisions(registry, config)
     for branch in enabled_branches(registry):
         command.upgrade(config, f"{branch}@head")
     return sorted(pending)
 
 
-def pending_revisions(registry):
-    """Revisions of the core and enabled plugins not yet applied, as a set of ids."""
+def pending_revisions(registry, config=None):
+    """Revisions of the core and enabled plugins not yet applied, as a set of ids.
+
+    ``config`` is an :func:`alembic_config` already built, to spare building another.
+    """
     from alembic.script import ScriptDirectory
 
-    revisions = ScriptDirectory.from_config(alembic_config(registry)).revision_map
+    config = config or alembic_config(registry)
+    revisions = ScriptDirectory.from_config(config).revision_map
     heads = tuple(f"{branch}@head" for branch in enabled_branches(registry))
     wanted = {rev.revision for rev in revisions.iterate_revisions(heads, "base")}
     current = tuple(current_heads(registry))
