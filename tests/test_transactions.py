@@ -40,3 +40,35 @@ def test_an_error_after_commit_is_logged_not_raised(caplog):
     with caplog.at_level(logging.WARNING, logger="vexpenses_core.transactions"):
         request.tm.commit()
     assert "broken failed after commit" in caplog.text
+
+
+class Confused:
+    """A data manager whose ``should_retry`` itself fails."""
+
+    def should_retry(self, error):
+        raise IndexError("no error code")
+
+    def abort(self, txn):
+        pass
+
+    tpc_begin = commit = tpc_vote = tpc_finish = tpc_abort = abort
+
+    def sortKey(self):  # noqa: N802 (the transaction package's name)
+        return "confused"
+
+
+def test_a_data_manager_that_cannot_tell_leaves_the_error_and_no_transaction():
+    import pytest
+
+    from vexpenses_core.transactions import run_in_transaction
+
+    tm = transaction.TransactionManager(explicit=True)
+
+    def work():
+        tm.get().join(Confused())
+        raise ValueError("bad row")
+
+    with pytest.raises(ValueError):
+        run_in_transaction(tm, work, pause=0)
+    tm.begin()  # the failed one was aborted
+    tm.abort()

@@ -16,7 +16,6 @@ import time
 
 from pyramid_retry import IRetryableError, mark_error_retryable
 from sqlalchemy.exc import DBAPIError
-from transaction.interfaces import NoTransaction
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +53,7 @@ def is_retryable(exc, tm):
         return True
     try:
         return bool(tm._retryable(type(exc), exc))
-    except NoTransaction:
+    except Exception:  # no transaction, or a data manager that cannot tell
         return False
 
 
