@@ -7,6 +7,7 @@ file, so that containers can be configured without editing files.
 
 import dataclasses
 import os
+import re
 from collections.abc import Callable
 
 from pyramid.settings import asbool, aslist
@@ -22,6 +23,7 @@ ENV_SETTINGS = {
     "vexpenses.base_url": "VEXPENSES_BASE_URL",
     "vexpenses.trusted_proxies": "VEXPENSES_TRUSTED_PROXIES",
     "vexpenses.upload_dir": "VEXPENSES_UPLOAD_DIR",
+    "vexpenses.language": "VEXPENSES_LANGUAGE",
     "vexpenses.auto_migrate": "VEXPENSES_AUTO_MIGRATE",
     "vexpenses.tasks.broker": "VEXPENSES_TASK_BROKER",
     "vexpenses.tasks.queue": "VEXPENSES_TASK_QUEUE",
@@ -60,6 +62,7 @@ DEFAULTS = {
     "vexpenses.base_url": "http://localhost:6543",
     "vexpenses.trusted_proxies": "",
     "vexpenses.upload_dir": "var/uploads",
+    "vexpenses.language": "pt_BR",
     "vexpenses.auto_migrate": "false",
     "vexpenses.tasks.broker": "",
     "vexpenses.tasks.queue": "vexpenses:tasks",
@@ -170,6 +173,7 @@ def normalize_settings(settings, environ=None):
     for name in ("ratelimit.login_ip", "ratelimit.login_account", "ratelimit.forgot_ip",
                  "ratelimit.forgot_email", "ratelimit.register_ip"):
         _check_rate(f"vexpenses.{name}", result[f"vexpenses.{name}"])
+    result["vexpenses.language"] = _language(result["vexpenses.language"])
     result["vexpenses.redis_url"] = result["vexpenses.redis_url"].strip()
     result["vexpenses.base_url"] = result["vexpenses.base_url"].rstrip("/")
     result["vexpenses.trusted_proxies"] = _networks(
@@ -203,6 +207,16 @@ def _positive_int(name, value, zero=False):
         kind = "a whole number, 0 or more" if zero else "a positive whole number"
         raise ConfigurationError(f"{name} must be {kind}, not {value!r}")
     return number
+
+
+def _language(value):
+    language = value.strip()
+    if not re.fullmatch(r"[a-z]{2,3}(_[A-Z]{2})?", language):
+        raise ConfigurationError(
+            f"vexpenses.language (VEXPENSES_LANGUAGE) must be a language such as "
+            f"pt_BR or en, not {value!r}"
+        )
+    return language
 
 
 def _networks(name, value):
