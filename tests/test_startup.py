@@ -63,6 +63,39 @@ def test_plugin_list_accepts_commas_spaces_and_lines(environ_clean, value):
         "hello", "other"]
 
 
+INI_PLUGINS = {"vexpenses.plugins": "csv_import audit_log mailer"}
+
+
+@pytest.mark.parametrize("variable,plugins", [
+    ("+hello", ["csv_import", "audit_log", "mailer", "hello"]),
+    ("-mailer", ["csv_import", "audit_log"]),
+    ("+hello -audit_log, +other", ["csv_import", "mailer", "hello", "other"]),
+    ("+mailer -nothing", ["csv_import", "audit_log", "mailer"]),
+    ("hello", ["hello"]),  # a plain list replaces the ini file's, as it always did
+    ("", []),
+])
+def test_plus_and_minus_change_the_ini_files_plugins(environ_clean, variable, plugins):
+    settings = normalize_settings(INI_PLUGINS, environ={"VEXPENSES_PLUGINS": variable})
+    assert settings["vexpenses.plugins"] == plugins
+    # normalising again, with the variable still set, changes nothing
+    again = normalize_settings(settings, environ={"VEXPENSES_PLUGINS": variable})
+    assert again["vexpenses.plugins"] == plugins
+
+
+@pytest.mark.parametrize("variable", ["csv_import +hello", "-mailer hello", "+ hello"])
+def test_mixed_or_empty_plugin_changes_are_refused(environ_clean, variable):
+    with pytest.raises(ConfigurationError, match="VEXPENSES_PLUGINS") as info:
+        normalize_settings(INI_PLUGINS, environ={"VEXPENSES_PLUGINS": variable})
+    assert "+name" in str(info.value)
+
+
+def test_workers_get_the_plugins_that_plus_gave(environ_clean):
+    """environ_for passes the resulting list, which replaces the ini file's in the worker."""
+    settings = normalize_settings(INI_PLUGINS, environ={"VEXPENSES_PLUGINS": "+hello -mailer"})
+    worker = normalize_settings(INI_PLUGINS, environ=environ_for(settings))
+    assert worker["vexpenses.plugins"] == ["csv_import", "audit_log", "hello"]
+
+
 def test_a_subprocess_given_environ_for_gets_the_same_settings(environ_clean):
     """What `vexpenses worker` subprocesses of tests and benchmarks are started with."""
     settings = normalize_settings({

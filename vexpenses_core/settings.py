@@ -129,9 +129,12 @@ def normalize_settings(settings, environ=None):
     environ = os.environ if environ is None else environ
     result = dict(DEFAULTS)
     result.update(settings or {})
+    plugins = plugin_list(result["vexpenses.plugins"], "vexpenses.plugins")
     for name, var in ENV_SETTINGS.items():
         if var in environ:
             result[name] = environ[var]
+    if "VEXPENSES_PLUGINS" in environ:
+        plugins = plugin_list(environ["VEXPENSES_PLUGINS"], "VEXPENSES_PLUGINS", plugins)
 
     env = result["vexpenses.env"].strip().lower()
     if env not in ("development", "testing", "production"):
@@ -140,10 +143,7 @@ def normalize_settings(settings, environ=None):
             f"not {env!r}"
         )
     result["vexpenses.env"] = env
-    plugins = result["vexpenses.plugins"]
-    if isinstance(plugins, str):  # "a b", "a, b" and one per line all work
-        plugins = aslist(plugins.replace(",", " "))
-    result["vexpenses.plugins"] = list(plugins)
+    result["vexpenses.plugins"] = plugins
     result["vexpenses.auto_migrate"] = asbool(result["vexpenses.auto_migrate"])
     result["vexpenses.ratelimit.enabled"] = asbool(result["vexpenses.ratelimit.enabled"])
     result["vexpenses.legacy_get_refresh"] = asbool(result["vexpenses.legacy_get_refresh"])
@@ -196,6 +196,42 @@ def normalize_settings(settings, environ=None):
 
     _check_secret(result)
     return result
+
+
+def plugin_list(value, name, base=()):
+    """The plugins that ``value`` enables: it replaces ``base``, or changes it.
+
+    Names go between spaces, commas or new lines. A plain list (``a b``)
+    replaces ``base``; ``+a`` adds to it and ``-b`` takes away from it, so
+    that ``VEXPENSES_PLUGINS=+hello`` keeps the ini file's plugins. Adding a
+    name that is there, or taking away one that is not, changes nothing:
+    applying the same changes twice gives the same list. ``name`` (the
+    setting or the variable) is what a message calls ``value``.
+    """
+    if isinstance(value, str):
+        words = aslist(value.replace(",", " "))
+    else:  # already a list, e.g. normalised settings
+        words = list(value)
+    changes = [word for word in words if word[:1] in ("+", "-")]
+    if not changes:
+        return list(dict.fromkeys(words))
+    if len(changes) != len(words):
+        raise ConfigurationError(
+            f"{name} mixes plugin names with +name or -name ({' '.join(words)}): "
+            f"give either the whole list (a b) or only changes to the ini file's list "
+            f"(+a -b)"
+        )
+    plugins = list(base)
+    for word in words:
+        plugin = word[1:]
+        if not plugin:
+            raise ConfigurationError(
+                f"{name}: {word!r} names no plugin; write +name or -name without a space")
+        if word[0] == "+" and plugin not in plugins:
+            plugins.append(plugin)
+        elif word[0] == "-" and plugin in plugins:
+            plugins.remove(plugin)
+    return plugins
 
 
 def _positive_int(name, value, zero=False):
