@@ -49,7 +49,7 @@ def test_cli_import_shows_progress_and_exit_status(testapp, tmp_path):
     result = run_import(testapp, tmp_path, bad, "--no-invitations")
     assert result.returncode == 1
     assert "3 imported, 1 rejected" in result.stdout
-    assert "1 rows were rejected" in result.stdout.splitlines()[-1]
+    assert "1 row was rejected;" in result.stdout.splitlines()[-1]
 
     result = run_import(testapp, tmp_path, bad, "--uploader", "nobody@example.com")
     assert result.returncode == 2 and "no user with e-mail" in result.stderr

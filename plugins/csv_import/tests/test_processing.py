@@ -144,7 +144,9 @@ def test_hook_import_finished_once_with_the_exact_counts(app):
         "counts": {"total": 22, "processed": 22, "imported": 20, "rejected": 1,
                    "duplicates": 1},
         "send_invitations": False}
-    assert data["status"] == 2 and "1 rows were rejected and 1 were duplicates" in data["error"]
+    assert data["status"] == 2 and data["error"] == (
+        "1 row was rejected and 1 row was a duplicate; 20 users were imported. "
+        "The error report lists each of them.")
 
 
 def test_invitations_default_on_and_file_failure_finishes_once(app):

@@ -274,12 +274,7 @@ class ImportProcessor:
             status, error = FAILED, "The file has a header but no data rows."
         elif counts["rejected"] or counts["duplicates"]:
             status = FAILED
-            limit = self.options["max_error_rows"]
-            listed = ("each rejected row" if counts["rejected"] + counts["duplicates"] <= limit
-                      else f"the first {limit} of them")
-            error = (f"{counts['rejected']} rows were rejected and {counts['duplicates']} "
-                     f"were duplicates; {counts['imported']} users were imported. "
-                     f"The error report lists {listed}.")
+            error = outcome(counts, self.options["max_error_rows"])
         finished = self.db.execute(
             update(Import).where(Import.id == import_id, Import.status == RUNNING)
             .values(status=status, error=error, finished_at=utcnow(),
@@ -342,3 +337,34 @@ def _merge_summary(raw, rejected):
         for reason in reasons:
             summary[reason] = summary.get(reason, 0) + 1
     return json.dumps(summary, sort_keys=True)
+
+
+def _count(n, one, other, zero=None):
+    if n == 0 and zero:
+        return zero
+    return one if n == 1 else other.format(n=n)
+
+
+def outcome(counts, limit):
+    """The ``error`` of an import that finished with bad rows, in English.
+
+    The /imports page builds the same sentence from the counts, in its own
+    language (templates/imports.<language>.json).
+    """
+    rejected, duplicates = counts["rejected"], counts["duplicates"]
+    parts = []
+    if rejected:
+        parts.append(_count(rejected, "1 row was rejected", "{n} rows were rejected"))
+    if duplicates:
+        parts.append(_count(duplicates, "1 row was a duplicate", "{n} rows were duplicates"))
+    imported = _count(counts["imported"], "1 user was imported", "{n} users were imported",
+                      zero="no users were imported")
+    text = f"{' and '.join(parts)}; {imported}."
+    if rejected + duplicates <= limit:
+        text += " " + _count(rejected + duplicates, "The error report lists that row.",
+                             "The error report lists each of them.")
+    else:
+        text += " " + _count(limit, "The error report lists only the first of them.",
+                             "The error report lists the first {n} of them.",
+                             zero="The error report lists none of them.")
+    return text
