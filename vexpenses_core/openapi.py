@@ -152,6 +152,14 @@ def parameters(spec, model):
     return found
 
 
+#: The core's sections of the interactive page, listed before the plugins'.
+CORE_TAGS = (
+    {"name": "accounts", "description": "Registration, login, tokens, password reset and "
+                                        "the user list (docs/accounts.md)"},
+    {"name": "meta", "description": "This document and the loaded plugins"},
+)
+
+
 class Document(dict):
     """The document being built; ``generated`` names the components made from models,
     ``parameters`` holds the query parameters made from them."""
@@ -171,6 +179,8 @@ def base_document(registry):
         },
         # Relative, filled in per request (see openapi_view): never the Host header.
         "servers": [{"url": "/"}],
+        # The core's sections, in this order, before any plugin's (see tag_order).
+        "tags": [dict(tag) for tag in CORE_TAGS],
         "paths": {},
         "components": {
             "securitySchemes": {
@@ -208,7 +218,26 @@ def build_document(registry):
     spec["paths"] = paths
     registry.pm.hook.vexpenses_openapi(spec=spec)
     spec["paths"] = dict(sorted(paths.items()))
+    spec["tags"] = tag_order(spec)
     return spec
+
+
+def tag_order(spec):
+    """The top-level ``tags``: the core's first, then those plugins declared, then
+    any other tag an operation uses, by name.
+
+    Swagger UI shows its sections in this order; without the list it would
+    follow the sorted paths, which put ``/api/v1/audit_log`` before
+    ``/api/v1/user``.
+    """
+    declared = {}
+    for tag in spec.get("tags", ()):
+        declared.setdefault(tag["name"], tag)
+    used = set()
+    for operations in spec["paths"].values():
+        for operation in operations.values():
+            used.update(operation.get("tags", ()) if isinstance(operation, dict) else ())
+    return [*declared.values(), *({"name": name} for name in sorted(used - set(declared)))]
 
 
 def hand_written(spec):
