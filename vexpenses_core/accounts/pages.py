@@ -1,19 +1,14 @@
-"""The page behind the e-mailed reset link."""
+"""The page behind the e-mailed reset link, in the request's language."""
 
-from importlib.resources import files
+from ..pages import Page
 
-from ..pages import html_page
-
-PAGE = (files("vexpenses_core") / "templates" / "reset_password.html").read_text()
+PAGE = Page("vexpenses_core", "templates/reset_password.html", values=("static", "api"))
 
 
 def reset_password_page(request):
     # A path, not a URL: the page must not carry the request's Host header.
     static = request.static_path("vexpenses_core:static/pages/").rstrip("/")
-    html = PAGE.replace("{static}", static).replace(
-        "{api}", request.route_path("accounts.recover")
-    )
-    return html_page(html)
+    return PAGE.render(request, static=static, api=request.route_path("accounts.recover"))
 
 
 def includeme(config):

@@ -27,6 +27,7 @@ from jinja2 import (
 )
 
 from vexpenses_core.db import utcnow
+from vexpenses_core.i18n import negotiate
 from vexpenses_core.settings import ConfigurationError
 
 from .backends import PermanentError
@@ -99,23 +100,11 @@ class Templates:
         return one_line(part("subject.txt"), 255), part("txt"), part("html")
 
     def pick_language(self, request):
-        """The best of our languages for the request's Accept-Language, else the default."""
-        parsed = getattr(request.accept_language, "parsed", None) if request else None
-        by_primary = {}
-        for language in self.languages:
-            by_primary.setdefault(language.split("_")[0].lower(), language)
-        for tag, quality in sorted(parsed or (), key=lambda item: -item[1]):
-            if quality <= 0:
-                continue
-            if tag == "*":
-                break
-            primary, _, region = tag.partition("-")
-            exact = f"{primary.lower()}_{region.upper()}" if region else primary.lower()
-            if exact in self.languages:
-                return exact
-            if primary.lower() in by_primary:
-                return by_primary[primary.lower()]
-        return self.default_language
+        """The best of our languages for the request's Accept-Language, else the default.
+
+        The same negotiation as the pages' (``vexpenses_core.i18n.negotiate``).
+        """
+        return negotiate(request, self.languages, self.default_language)
 
 
 def recipient(name, address):

@@ -1,12 +1,20 @@
 // The page behind the e-mailed reset link: sets the new password through the API.
+// Its words come from the page's own JSON block, in the page's language.
 (function () {
   "use strict";
+  var text = JSON.parse(document.getElementById("messages").textContent);
   var form = document.getElementById("reset-form");
   var result = document.getElementById("result");
   var params = new URLSearchParams(window.location.search);
   var token = params.get("token") || "";
   var email = params.get("email") || "";
   document.getElementById("email").textContent = email;
+
+  // The API's messages are English by contract: the ones this page knows are
+  // shown in its language, any other as the API wrote it.
+  function translated(message) {
+    return Object.prototype.hasOwnProperty.call(text.api, message) ? text.api[message] : message;
+  }
 
   function show(kind, lines) {
     result.className = kind;
@@ -20,7 +28,7 @@
 
   if (!token || !email) {
     form.hidden = true;
-    show("error", ["This password reset link is incomplete. Please use the link from your e-mail."]);
+    show("error", [text.incomplete]);
     return;
   }
 
@@ -42,20 +50,22 @@
     }).then(function (answer) {
       if (answer.ok) {
         form.hidden = true;
-        show("success", ["Your password has been changed. You can now log in with it."]);
+        show("success", [text.changed]);
         return;
       }
       var errors = answer.body.errors;
       var lines = [];
       if (errors && typeof errors === "object") {
         Object.keys(errors).forEach(function (field) { lines = lines.concat(errors[field]); });
+      } else if (errors || answer.body.message) {
+        lines.push(errors || answer.body.message);
       } else {
-        lines.push(errors || answer.body.message || "Something went wrong.");
+        lines.push(text.failed);
       }
-      show("error", lines);
+      show("error", lines.map(translated));
       button.disabled = false;
     }).catch(function () {
-      show("error", ["The server could not be reached. Please try again."]);
+      show("error", [text.unreachable]);
       button.disabled = false;
     });
   });
