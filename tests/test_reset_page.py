@@ -5,6 +5,7 @@ download). `.ci/run` and `make test` install it.
 """
 
 import urllib.parse
+import urllib.request
 
 import pytest
 
@@ -16,7 +17,13 @@ NEW = "a brand new password"
 
 
 @pytest.fixture
-def live(make_testapp):
+def page_language():
+    """vexpenses.language of the live app; a test parametrizes it to change it."""
+    return "pt_BR"
+
+
+@pytest.fixture
+def live(make_testapp, page_language):
     """The app served by waitress on a free port, with its base URL set to match."""
     links = []
 
@@ -25,7 +32,8 @@ def live(make_testapp):
         def vexpenses_password_reset_requested(self, reset_url):
             links.append(reset_url)
 
-    with live_server(lambda url: make_testapp(**{"vexpenses.base_url": url})) as testapp:
+    with live_server(lambda url: make_testapp(**{"vexpenses.base_url": url,
+                                                 "vexpenses.language": page_language})) as testapp:
         testapp.app.registry.pm.register(Catcher(), name="catcher")
         testapp.links = links
         testapp.post_json("/api/v1/user/register", {
@@ -149,3 +157,90 @@ def test_reset_for_a_non_ascii_address_in_a_real_browser(live, browser):
                    {"email": address, "password": NEW}, status=201)
     live.post_json("/api/v1/user/authenticate",
                    {"email": address, "password": PASSWORD}, status=401)
+
+
+# -- languages ---------------------------------------------------------------------
+
+
+def open_in(browser, url, locale, no_header=False):
+    """A page opened in a fresh context whose locale sets Chromium's Accept-Language.
+
+    With ``no_header`` the page itself is fetched without the header (Chromium
+    always sends one, so urllib fetches it) and handed to the browser as is.
+    """
+    context = browser.new_context(locale=locale)
+    page = context.new_page()
+    if no_header:
+        def without(route):
+            with urllib.request.urlopen(route.request.url) as answer:  # no Accept-Language
+                route.fulfill(status=answer.status, headers=dict(answer.headers),
+                              body=answer.read())
+        page.route("**/reset-password*", without)
+    response = page.goto(url)
+    return page, response
+
+
+@pytest.mark.parametrize("locale, lang, title, mismatch, done", [
+    ("en-US", "en", "Choose a new password",
+     "The password field confirmation does not match.",
+     "Your password has been changed. You can now log in with it."),
+    ("pt-BR", "pt-BR", "Escolha uma nova senha",
+     "A confirmação não é igual à nova senha.",
+     "Sua senha foi alterada. Você já pode entrar com ela."),
+])
+def test_reset_page_speaks_the_browsers_language(live, browser, locale, lang, title,
+                                                  mismatch, done):
+    page, response = open_in(browser, request_link(live), locale=locale)
+    assert response.headers["content-language"] == lang
+    assert response.headers["vary"] == "Accept-Language"
+    assert page.get_attribute("html", "lang") == lang
+    assert page.title() == title and page.inner_text("h1") == title
+    assert page.inner_text("button[type=submit]") == {"en": "Set password",
+                                                      "pt-BR": "Salvar a senha"}[lang]
+    # an error from the API, in the page's language
+    text, kind = fill_and_submit(page, NEW, NEW + "x")
+    assert (kind, text) == ("error", mismatch)
+    text, kind = fill_and_submit(page, NEW, NEW)
+    assert (kind, text) == ("success", done)
+    page.context.close()
+
+
+@pytest.mark.parametrize("page_language, lang", [("pt_BR", "pt-BR"), ("en", "en")])
+@pytest.mark.parametrize("locale, no_header", [("de-DE", False), ("pt-BR", True)])
+def test_reset_page_falls_back_to_the_setting(live, browser, locale, no_header, lang):
+    # Accept-Language names none of the page's languages, or is not sent at all
+    page, response = open_in(browser, live.base_url + "/reset-password", locale, no_header)
+    assert response.headers["content-language"] == lang
+    assert page.get_attribute("html", "lang") == lang
+    assert page.inner_text("#result") == {
+        "pt-BR": "Este link de redefinição de senha está incompleto. Use o link do seu e-mail.",
+        "en": "This password reset link is incomplete. Please use the link from your e-mail.",
+    }[lang]
+    page.context.close()
+
+
+def test_used_link_and_short_password_in_portuguese(live, browser):
+    link = request_link(live)
+    token = urllib.parse.parse_qs(urllib.parse.urlparse(link).query)["token"][0]
+    page, _ = open_in(browser, link, locale="pt-PT")  # Portuguese, another region
+    text, kind = fill_and_submit(page, "short", "short")
+    assert (kind, text) == ("error", "A nova senha precisa ter pelo menos 8 caracteres.")
+    live.post_json("/api/v1/user/recover-password", {
+        "token": token, "email": "ana@example.com", "password": NEW,
+        "password_confirmation": NEW})
+    text, kind = fill_and_submit(page, "yet another pass", "yet another pass")
+    assert (kind, text) == (
+        "error", "Este link de redefinição de senha já foi usado. Peça um novo.")
+    page.context.close()
+
+
+def test_an_api_message_the_page_does_not_know_is_shown_as_sent(live, browser):
+    page, _ = open_in(browser, live.base_url + "/reset-password?token=x&email=ana@example.com",
+                      locale="pt-BR")
+    page.route("**/recover-password", lambda route: route.fulfill(
+        status=422, content_type="application/json",
+        body='{"success": false, "message": "Validation failed.", '
+             '"errors": {"token": ["Some new rule the page has no words for."]}}'))
+    text, kind = fill_and_submit(page, NEW, NEW)
+    assert (kind, text) == ("error", "Some new rule the page has no words for.")
+    page.context.close()
