@@ -128,3 +128,23 @@ def test_reset_page_headers_and_html_in_the_chosen_language(testapp, header, lan
     assert f"<title>{title}</title>" in response.text
     block = response.html.find("script", id="messages")
     assert json.loads(block.string)["title"] == title
+
+
+@pytest.mark.parametrize("body", [
+    {"password": "a good password", "password_confirmation": "another one"},
+    {"password": "short", "password_confirmation": "short"},
+    {"password": "x" * 1025, "password_confirmation": "x" * 1025},
+    {"password": "          ", "password_confirmation": "          "},
+    {"password_confirmation": "a good password"},
+    {"email": "not an address"},
+    {"token": "no such token"},
+])
+def test_the_reset_page_has_words_for_the_apis_usual_errors(testapp, body):
+    """Each message the API gives for a mistake made on the page has pt_BR words."""
+    known = Page("vexpenses_core", "templates/reset_password.html",
+                 values=("static", "api")).catalogue.messages["pt_BR"]["api"]
+    body = {"token": "x" * 40, "email": "ana@example.com", "password": "a good password",
+            "password_confirmation": "a good password", **body}
+    errors = testapp.post_json("/api/v1/user/recover-password", body, status=422).json["errors"]
+    messages = [message for field in errors.values() for message in field]
+    assert messages and all(message in known for message in messages), messages

@@ -1,19 +1,22 @@
-"""``/imports``: a page where a person logs in, uploads a CSV and watches it import."""
+"""``/imports``: a page where a person logs in, uploads a CSV and watches it import.
 
-from importlib.resources import files
+In the request's language, the way every page is: its strings are
+``templates/imports.<language>.json`` (see ``vexpenses_core.pages.Page``).
+"""
 
-from vexpenses_core.pages import html_page
+from vexpenses_core.pages import Page
 
-PAGE = (files("vexpenses_csv_import") / "templates" / "imports.html").read_text()
+PAGE = Page("vexpenses_csv_import", "templates/imports.html",
+            values=("static", "login", "upload", "status"))
 
 
 def imports_page(request):
-    static = request.static_path("vexpenses_csv_import:static/").rstrip("/")
-    html = (PAGE.replace("{static}", static)
-            .replace("{login}", request.route_path("accounts.authenticate"))
-            .replace("{upload}", request.route_path("csv_import.upload"))
-            .replace("{status}", request.route_path("csv_import.status", id="ID")))
-    return html_page(html)  # the core's strict page headers
+    return PAGE.render(  # the core's strict page headers
+        request,
+        static=request.static_path("vexpenses_csv_import:static/").rstrip("/"),
+        login=request.route_path("accounts.authenticate"),
+        upload=request.route_path("csv_import.upload"),
+        status=request.route_path("csv_import.status", id="ID"))
 
 
 def includeme(config):
