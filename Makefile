@@ -53,11 +53,17 @@ system-packages:
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# The core and every plugin: development.ini enables them all.
+# The core and every plugin: development.ini enables them all. make test's
+# install holds all of it: when its stamp is newer than these pyproject.toml
+# files, there is nothing to install (tests/test_readme.py runs `make run`
+# inside `make test`).
+RUN_INSTALL = $(PIP) install -e . $(patsubst %/pyproject.toml,-e %,$(PLUGIN_PYPROJECTS))
 $(VENV)/.stamp-run: pyproject.toml $(PLUGIN_PYPROJECTS) | $(PY)
-	$(PIP) install -e . $$(for p in plugins/*/; do \
-	    if [ -f "$${p}pyproject.toml" ]; then printf -- '-e %s ' "$${p%/}"; fi; \
-	done)
+	@if [ -f $(VENV)/.stamp-test ] && [ -z "$$(find $^ -newer $(VENV)/.stamp-test)" ]; then \
+	    echo "$@: make test's install already has the core and every plugin"; \
+	else \
+	    echo '$(RUN_INSTALL)' && $(RUN_INSTALL); \
+	fi
 	touch $@
 
 # The core with its test extra, the example plugin, and every plugins/<name>/
