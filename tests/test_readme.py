@@ -221,6 +221,10 @@ def test_the_readme_production_path_runs(production_plugins, scratch):
                                  capture_output=True, text=True, timeout=120)
         assert migrate.returncode == 0, migrate.stderr
         assert migrate.stdout.startswith("applied "), migrate.stdout
+        shown = re.findall(r"^```text\n(.*?)^```", section(
+            (REPO / "docs" / "quickstart.md").read_text(), "Run against MariaDB and Redis"),
+            re.M | re.S)
+        assert migrate.stdout in shown, "docs/quickstart.md does not show what migrate says"
         for name, argv in (("pserve", path.commands["pserve"]), ("worker", workers)):
             logs[name] = open(scratch / f"{name}.log", "w")
             procs[name] = subprocess.Popen(argv, cwd=scratch, env=env, stdout=logs[name],
@@ -267,6 +271,33 @@ def test_the_readme_production_path_runs(production_plugins, scratch):
         if keys:
             client.delete(*keys)
         client.close()
+
+
+def command_lines(markdown):
+    """The commands of a section's sh blocks, without their trailing comments."""
+    return [re.sub(r"\s+# .*$", "", line) for block in sh_blocks(markdown)
+            for line in block.splitlines() if line.strip()]
+
+
+def test_the_quickstart_and_deployment_say_what_the_readme_says():
+    readme = command_lines(readme_section("Run on MariaDB and Redis"))
+    quickstart = section((REPO / "docs" / "quickstart.md").read_text(),
+                         "Run against MariaDB and Redis")
+    assert command_lines(quickstart) == readme, "the quickstart's steps differ from the README"
+    deployment = (REPO / "docs" / "deployment.md").read_text()
+    secrets = section(deployment, "Secrets and environment")
+    for name in REQUIRED:
+        assert f"`{name}`" in secrets, f"docs/deployment.md does not name {name}"
+    for argv in production_path().commands.values():
+        command = shlex.join([pathlib.Path(argv[0]).name, *argv[1:]])
+        assert command in deployment, f"docs/deployment.md does not show {command!r}"
+    # Every program of the supervisord example gets every variable.
+    supervisord = (REPO / "examples" / "supervisord.conf").read_text()
+    programs = re.findall(r"^environment =\n((?:    .*\n)+)", supervisord, re.M)
+    assert len(programs) == 2
+    for environment in programs:
+        names = re.findall(r"^    (VEXPENSES_[A-Z_]+)=", environment, re.M)
+        assert sorted(names) == sorted(REQUIRED), names
 
 
 # -- the README's two commands ---------------------------------------------------
