@@ -1,0 +1,404 @@
+"""What a newcomer copies from the docs works as written: each page is walked here.
+
+A copy of the repository gets a virtualenv of its own at ``.venv`` in which
+``make``'s install for ``make run`` has been done. Each walked page's files
+are written into the copy, then its commands run one by one from the copy's
+root with that virtualenv active, as a reader would type them:
+
+- a block after a line "`path`:" is that file, whole, at that path;
+- a ``sh`` block holds commands. ``export NAME=value`` holds for the rest of
+  the page; ``pserve`` and ``make run`` run in the background (the "other
+  terminal") until the page is done, on a free port in place of 6543;
+- a block after ``<!-- not run: why -->`` is an illustration, or a command
+  run elsewhere (the line says where). Any other block fails
+  ``test_every_block_is_run_or_marked``: nothing copyable goes untested.
+
+Nothing is downloaded but setuptools, once, for pip's isolated builds: the
+copy's virtualenv sees the packages of this one (without its vexpenses
+distributions), and pip runs with ``--no-index`` (``PIP_NO_INDEX``).
+"""
+
+import dataclasses
+import importlib.metadata
+import json
+import os
+import pathlib
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import tomllib
+import urllib.error
+import urllib.request
+
+import pytest
+
+from vexpenses_core.testing import wait_for
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+GUIDE = "docs/writing-a-plugin.md"
+QUICKSTART = "docs/quickstart.md"
+EMBEDDED = "Run the embedded default"
+EMBED = "Embed vexpenses in a host Pyramid app"
+
+#: The pages whose blocks must all be run or marked, and the sections of them
+#: that other tests own (the production path: the README's test runs it).
+PAGES = {
+    GUIDE: (),
+    QUICKSTART: ("Run against MariaDB and Redis",),
+    "docs/index.md": (),
+    "examples/hello/README.md": (),
+    "examples/host_app/README.md": (),
+}
+#: The sections walked here; every section of these pages that is not.
+WALKED = {GUIDE: None, QUICKSTART: (EMBEDDED, EMBED)}
+#: Pages that repeat commands a walked page runs, rather than being walked.
+REPEATS = {"examples/hello/README.md": GUIDE, "examples/host_app/README.md": QUICKSTART}
+
+# What a copy of the repository leaves out: environments, build output, runtime files.
+UNCOPIED = (".git", ".venv", "var", "site", "build", "dist", "__pycache__", "*.egg-info",
+            ".pytest_cache", ".ruff_cache", ".tox", "node_modules")
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+LABEL = re.compile(r"^`([^`\s]+)`:$")
+NOT_RUN = re.compile(r"^<!-- not run: (.+) -->$")
+DOC_PORT = "6543"
+
+
+@dataclasses.dataclass
+class Block:
+    page: str
+    section: str
+    lang: str
+    text: str
+    path: str | None  # the file the block is, when labelled
+    not_run: str | None  # why it is not run, when marked
+
+    @property
+    def commands(self):
+        """The block's commands: continuation lines joined, comments left out."""
+        if self.lang != "sh" or self.path:
+            return []
+        lines = self.text.replace("\\\n", " ").splitlines()
+        return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+    def __str__(self):
+        return f"{self.page}, {self.section!r}: ```{self.lang} {self.text[:60]!r}"
+
+
+def blocks(page):
+    text = (ROOT / page).read_text()
+    found = []
+    for match in FENCE.finditer(text):
+        before = text[:match.start()]
+        lines = before.rstrip("\n").splitlines()
+        previous = lines[-1] if lines else ""
+        sections = re.findall(r"^## (.+)$", before, re.MULTILINE)
+        label, mark = LABEL.match(previous), NOT_RUN.match(previous)
+        found.append(Block(page, sections[-1] if sections else "", match[1], match[2],
+                           label and label[1], mark and mark[1]))
+    return found
+
+
+def owned(page):
+    return [block for block in blocks(page) if block.section not in PAGES[page]]
+
+
+def walked(page, section=None):
+    return [block for block in owned(page) if not block.not_run
+            and (section is None or block.section == section)]
+
+
+# -- The static checks -------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_every_block_is_run_or_marked(page):
+    sections = WALKED.get(page, ())
+    repeated = {command for block in walked(REPEATS[page]) for command in block.commands
+                if block.section in (WALKED[REPEATS[page]] or (block.section,))
+                } if page in REPEATS else set()
+    untested = []
+    for block in owned(page):
+        if block.not_run:
+            continue
+        if page in WALKED and (sections is None or block.section in sections):
+            if block.lang == "sh" or block.path:
+                continue
+        elif block.commands and set(block.commands) <= repeated:
+            continue
+        untested.append(str(block))
+    assert not untested, (
+        "blocks that no test runs: walk them here, repeat commands of a walked page, "
+        "or mark an illustration with <!-- not run: why --> on the line before")
+
+
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_every_file_shown_is_the_file_in_the_repository(page):
+    shown = [block for block in owned(page) if block.path]
+    for block in shown:
+        assert (ROOT / block.path).read_text() == block.text, (
+            f"{page} shows {block.path} differently from the repository")
+
+
+def test_the_markers_are_found():
+    """The patterns still match the pages: a marked block, a file, commands."""
+    guide = blocks(GUIDE)
+    assert any(block.not_run for block in guide)
+    assert any(block.path == "examples/hello/pyproject.toml" for block in guide)
+    assert any("pip install -e examples/hello" in block.commands for block in guide)
+    assert any(block.path for block in walked(QUICKSTART, EMBED))
+
+
+# -- A copy of the repository with its own virtualenv -------------------------
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def build_requirements():
+    found = set()
+    for pyproject in ROOT.glob("**/pyproject.toml"):
+        if not UNCOPIED_PATH.search(pyproject.relative_to(ROOT).as_posix()):
+            found.update(tomllib.loads(pyproject.read_text())["build-system"]["requires"])
+    return sorted(found)
+
+
+UNCOPIED_PATH = re.compile(r"(^|/)(\.venv|\.git|build|dist|site|node_modules)/")
+
+
+def make_virtualenv(venv, deps):
+    """A virtualenv that sees this one's packages, except vexpenses' own distributions,
+    with their console scripts (pserve, pytest, pip...)."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    deps.mkdir()
+    for entry in pathlib.Path(sysconfig.get_paths()["purelib"]).iterdir():
+        if entry.name.startswith(("vexpenses", "__editable__", "__pycache__")) \
+                or entry.suffix == ".pth":
+            continue
+        (deps / entry.name).symlink_to(entry)
+    [site] = venv.glob("lib/python3*/site-packages")
+    (site / "_vexpenses_test_deps.pth").write_text(f"{deps}\n")
+    for dist in importlib.metadata.distributions(path=[str(deps)]):
+        for ep in dist.entry_points.select(group="console_scripts"):
+            script = venv / "bin" / ep.name
+            if not script.exists():
+                script.write_text(
+                    f"#!{venv}/bin/python\nimport sys\nfrom importlib.metadata import EntryPoint\n"
+                    f"sys.exit(EntryPoint({ep.name!r}, {ep.value!r}, 'console_scripts')"
+                    f".load()())\n")
+                script.chmod(0o755)
+
+
+def shell_environ(clone, wheelhouse):
+    """A reader's shell: the clone's virtualenv active, no VEXPENSES_* of ours, pip offline."""
+    venv_bin = str(pathlib.Path(sys.executable).parent)
+    env = {name: value for name, value in os.environ.items()
+           if not (name.startswith(("VEXPENSES_", "PIP_")) and not name.startswith(
+               "VEXPENSES_TEST_")) and name not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    path = [p for p in env.get("PATH", "").split(os.pathsep) if p and p != venv_bin]
+    env.update(PATH=os.pathsep.join([str(clone / ".venv" / "bin"), *path]),
+               VIRTUAL_ENV=str(clone / ".venv"), PIP_NO_INDEX="1",
+               PIP_FIND_LINKS=str(wheelhouse), PIP_DISABLE_PIP_VERSION_CHECK="1")
+    return env
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory):
+    """A copy of the repository where `make run`'s install has been done, offline."""
+    top = tmp_path_factory.mktemp("newcomer")
+    clone = top / "vexpenses"
+    shutil.copytree(ROOT, clone, ignore=shutil.ignore_patterns(*UNCOPIED), symlinks=True)
+    wheelhouse = top / "wheels"
+    download = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary",
+         ":all:", "-d", str(wheelhouse), *build_requirements()],
+        capture_output=True, text=True, timeout=300)
+    assert download.returncode == 0, f"pip could not fetch setuptools: {download.stderr}"
+    make_virtualenv(clone / ".venv", top / "deps")
+    env = shell_environ(clone, wheelhouse)
+    install = subprocess.run(["make", "-s", ".venv/.stamp-run"], cwd=clone, env=env,
+                             capture_output=True, text=True, timeout=600)
+    assert install.returncode == 0, install.stdout + install.stderr
+    return Clone(clone, env)
+
+
+# -- Running a page ------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Clone:
+    root: pathlib.Path
+    environ: dict
+
+
+class Session:
+    """One reader's terminal (and the other ones, for the servers) in the clone."""
+
+    def __init__(self, clone, logs):
+        self.root, self.logs = clone.root, logs
+        self.env = dict(clone.environ)
+        self.port = str(free_port())
+        self.url = f"http://localhost:{self.port}"
+        self.ran = []  # (command as the page writes it, its output)
+        self.servers = []
+        for ini in ("development.ini", "examples/host_app/host.ini"):
+            path = self.root / ini
+            path.write_text(re.sub(r"localhost:\d+", f"localhost:{self.port}",
+                                   path.read_text()))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for server, _ in self.servers:
+            if server.poll() is None:
+                os.killpg(server.pid, signal.SIGINT)  # Ctrl-C
+                try:
+                    server.wait(60)
+                except subprocess.TimeoutExpired:
+                    os.killpg(server.pid, signal.SIGKILL)
+                    server.wait()
+
+    def run_blocks(self, page_blocks, before=None):
+        """Run the commands of ``page_blocks``; ``before`` maps a piece of a command to
+        what the test does first (what a reader does between two commands)."""
+        for block in page_blocks:
+            for command in block.commands:
+                for piece, action in (before or {}).items():
+                    if piece in command:
+                        action(self)
+                self.run(command)
+
+    def run(self, command):
+        typed = command.replace(DOC_PORT, self.port)
+        export = re.fullmatch(r"export (\w+)=(.*)", typed)
+        if export:
+            self.env[export[1]] = " ".join(shlex.split(export[2]))
+            self.ran.append((command, ""))
+            return
+        words = [word for word in shlex.split(typed) if not re.match(r"\w+=", word)]
+        if words[0].endswith("pserve") or words[:2] == ["make", "run"]:
+            self.start(command, typed)
+            return
+        result = subprocess.run(["bash", "-c", typed], cwd=self.root, env=self.env,
+                                capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, (
+            f"{command!r} exited with {result.returncode}\n{result.stdout[-3000:]}\n"
+            f"{result.stderr[-3000:]}{self.server_logs()}")
+        self.ran.append((command, result.stdout))
+
+    def start(self, command, typed):
+        log = self.logs / f"server-{len(self.servers)}.log"
+        with log.open("w") as out:
+            server = subprocess.Popen(["bash", "-c", typed], cwd=self.root, env=self.env,
+                                      stdout=out, stderr=subprocess.STDOUT,
+                                      start_new_session=True)
+        self.servers.append((server, log))
+
+        def answers():
+            assert server.poll() is None, f"{command!r} stopped:{self.server_logs()}"
+            try:
+                with urllib.request.urlopen(f"{self.url}/api/v1/openapi.json", timeout=5):
+                    return True
+            except (urllib.error.URLError, ConnectionError):
+                return False
+
+        assert wait_for(answers, 180, 0.5), f"{command!r} never answered:{self.server_logs()}"
+        self.ran.append((command, ""))
+
+    def server_logs(self):
+        return "".join(f"\n--- {log.name}:\n{log.read_text()[-4000:]}"
+                       for _, log in self.servers)
+
+    def output(self, piece):
+        """The output of the command ``piece``, or of the one command that holds it."""
+        exact = [output for command, output in self.ran if command == piece]
+        [output] = exact or [output for command, output in self.ran if piece in command]
+        return output
+
+    def get(self, path):
+        with urllib.request.urlopen(self.url + path, timeout=30) as answer:
+            return json.load(answer)
+
+
+def write_files(clone, page_blocks):
+    for block in page_blocks:
+        if block.path:
+            (clone.root / block.path).parent.mkdir(parents=True, exist_ok=True)
+            (clone.root / block.path).write_text(block.text)
+
+
+# -- The walks -------------------------------------------------------------------
+
+
+def test_the_plugin_guide_works_as_written(clone, tmp_path):
+    """The plugin made from nothing but the guide's files installs, is enabled
+    beside development.ini's plugins, migrates, answers, counts, gets a
+    migration for a changed model, and passes its own tests."""
+    hello = clone.root / "examples" / "hello"
+    shutil.rmtree(hello)
+    guide = walked(GUIDE)
+    write_files(clone, guide)
+
+    def change_the_model(session):  # "After you change a model"
+        models = hello / "vexpenses_hello" / "models.py"
+        models.write_text(models.read_text() + (
+            "    language: Mapped[str | None] = mapped_column(String(8), default=None)\n"))
+
+    with Session(clone, tmp_path) as session:
+        session.run_blocks(guide, before={"vexpenses revision": change_the_model})
+        created = json.loads(session.output("/api/v1/hello/greetings -"))
+        assert created["status"] is True and created["data"]["name"] == "Ana"
+        greeting = f"/api/v1/hello/greetings/{created['data']['id']}"
+        assert wait_for(lambda: session.get(greeting)["data"]["message"], 60) == "Hello, Ana!"
+        assert "plugin hello:" in session.output("vexpenses --version")
+        # +hello kept development.ini's plugins: their sections are in the document.
+        tags = {tag["name"] for tag in session.get("/api/v1/openapi.json")["tags"]}
+        assert {"hello", "csv import", "audit_log", "mailer"} <= tags
+        assert session.output("hello-count") == "1 greetings\n"
+
+    revision = (hello / "vexpenses_hello" / "migrations"
+                / "hello_0002_greetings_get_a_language.py").read_text()
+    assert re.search(r"^down_revision = ['\"]hello_0001['\"]$", revision, re.MULTILINE)
+    assert re.search(r"add_column\(sa\.Column\(['\"]language['\"]", revision)
+    assert re.search(r"passed", session.output("pytest examples/hello/tests"))
+
+
+def test_the_quickstart_runs_the_default_and_reads_its_mail(clone, tmp_path):
+    """make run, then the e-mails in var/mail/: the page's one-liner decodes the
+    reset link that the file holds quoted-printable."""
+    mail = clone.root / "var" / "mail"
+
+    def mails_written(count):
+        return lambda session: wait_for(lambda: len(list(mail.glob("*.eml"))) >= count, 60)
+
+    with Session(clone, tmp_path) as session:
+        session.run_blocks(walked(QUICKSTART, EMBEDDED), before={
+            "forgot-password": mails_written(1),  # the welcome e-mail first, as a reader's
+            "message_from_bytes": mails_written(2),
+        })
+        printed = session.output("message_from_bytes")
+    link = re.search(rf"{session.url}/reset-password\?\S+", printed)
+    assert link, printed
+    newest = sorted(mail.glob("*.eml"))[-1].read_text()
+    assert link[0] not in newest, "the file no longer needs decoding: say so in the page"
+
+
+def test_the_quickstart_embeds_vexpenses_in_the_host_app(clone, tmp_path):
+    """The factory the page shows, installed and served as the page says."""
+    embed = walked(QUICKSTART, EMBED)
+    write_files(clone, embed)
+    with Session(clone, tmp_path) as session:
+        session.run_blocks(embed)
+        home = session.output(f"curl -s http://localhost:{DOC_PORT}/")
+        assert json.loads(home) == {"app": "host"}
+        greeted = json.loads(session.output("/api/v1/hello/greetings"))
+        assert greeted["status"] is True and greeted["data"]["name"] == "Ana"
+        assert session.get("/api/v1/openapi.json")["info"]["title"] == "vexpenses API"
