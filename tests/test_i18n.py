@@ -97,6 +97,29 @@ def test_a_catalogue_missing_a_string_stops_start_up(tmp_path, monkeypatch):
         Page("catpkg", "templates/page.html")
 
 
+def test_strings_and_values_reach_the_page_escaped(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    package = tmp_path / "escpkg"
+    (package / "templates").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    hostile = '<b>"Zé" & {{lang}}</b>'
+    write(package / "templates", "page", "en", {"title": hostile})
+    (package / "templates" / "page.html").write_text(
+        '<html lang="{{lang}}"><h1 title="{{title}}">{{title}}</h1><a href="{{link}}"></a>'
+        '<script type="application/json" id="messages">{{messages}}</script>')
+    page = Page("escpkg", "templates/page.html", values=("link",))
+    request = Request.blank("/", headers={"Accept-Language": "en"})
+    request.registry = type("Registry", (), {"settings": {"vexpenses.language": "pt_BR"}})()
+    response = page.render(request, link='"><script>')
+    escaped = "&lt;b&gt;&quot;Zé&quot; &amp; {{lang}}&lt;/b&gt;"
+    assert response.text == (
+        f'<html lang="en"><h1 title="{escaped}">{escaped}</h1>'
+        '<a href="&quot;&gt;&lt;script&gt;"></a><script type="application/json" '
+        'id="messages">{"title":"\\u003cb\\u003e\\"Zé\\" \\u0026 {{lang}}\\u003c/b\\u003e"}'
+        '</script>')
+    assert response.headers["Content-Language"] == "en"
+
+
 def test_script_json_cannot_close_its_block():
     text = _json_for_script({"a": "</script><script>alert(1)</script> & <!--"})
     assert "<" not in text and ">" not in text and "&" not in text
