@@ -10,6 +10,9 @@ A page's strings are a small catalogue: one JSON object per language,
 or an object: ``{"one": ..., "other": ...}`` for a count (``{n}`` is the
 count; "one" is for exactly 1, in both our languages), or a table the
 page's script reads (e.g. the API's English messages it translates).
+English (``en``) is every catalogue's source: it must exist, every other
+language holds exactly its keys, and it is the page's language when
+``vexpenses.language`` names one the page lacks.
 """
 
 import json
