@@ -52,3 +52,14 @@ def test_the_page_shows_the_core_first_and_tries_requests_where_it_was_opened(li
     status = operation.locator(".live-responses-table .response .response-col_status")
     assert status.first.inner_text().strip() == "200"
     page.close()
+
+
+def test_tags_a_plugin_declares_come_before_the_others():
+    from vexpenses_core.openapi import CORE_TAGS, tag_order
+
+    spec = {"tags": [*CORE_TAGS, {"name": "zeta", "description": "declared"}],
+            "paths": {"/a": {"get": {"tags": ["beta"]}, "parameters": []},
+                      "/z": {"post": {"tags": ["zeta", "alpha"]}}}}
+    assert [tag["name"] for tag in tag_order(spec)] == ["accounts", "meta", "zeta", "alpha",
+                                                        "beta"]
+    assert tag_order(spec)[2]["description"] == "declared"
