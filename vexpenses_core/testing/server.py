@@ -26,13 +26,14 @@ def live_server(make):
     try:
         yield testapp
     finally:
-        # Closed from the loop's own thread: closing the sockets from here
-        # while the loop polls them made it fail with "Bad file descriptor",
-        # which pytest reports as an error at teardown. With every socket
-        # gone from its map, the loop returns.
+        # The task threads stop first: a request still being served pulls
+        # the trigger when it finishes, and pulling it once closed fails with
+        # "Bad file descriptor". Then the sockets are closed from the loop's
+        # own thread (closing them from here while the loop polls them fails
+        # the same way); with every socket gone from its map, the loop returns.
+        server.task_dispatcher.shutdown()
         server.trigger.pull_trigger(lambda: _close_all(server))
         thread.join(5)
-        server.task_dispatcher.shutdown()
 
 
 def _close_all(server):
