@@ -144,6 +144,13 @@ def test_every_file_shown_is_the_file_in_the_repository(page):
             f"{page} shows {block.path} differently from the repository")
 
 
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_every_fence_is_found(page):
+    """No block escapes the checks by being indented or oddly fenced."""
+    fences = re.findall(r"^\s*(```|~~~)", (ROOT / page).read_text(), re.MULTILINE)
+    assert len(fences) == 2 * len(blocks(page))
+
+
 def test_the_markers_are_found():
     """The patterns still match the pages: a marked block, a file, commands."""
     guide = blocks(GUIDE)
