@@ -261,6 +261,7 @@ def test_the_readme_production_path_runs(production_plugins, scratch):
         for name, sig in (("worker", signal.SIGTERM), ("pserve", signal.SIGINT)):
             if name in procs:
                 stop(procs[name], sig)
+            if name in logs:
                 logs[name].close()
                 print(f"--- {name}\n{(scratch / f'{name}.log').read_text()}")
         with engine.connect() as conn:
