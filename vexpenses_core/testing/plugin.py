@@ -8,11 +8,13 @@ import pkg_resources
 
 import vexpenses_core
 
-pytest_plugins = [
-    "vexpenses_core.testing.databases",
-    "vexpenses_core.testing.apps",
-    "vexpenses_core.testing.browser",
-]
+# Imported, not listed in ``pytest_plugins``: the package's ``__init__`` has
+# already imported these modules for its helpers, and pytest refuses (as an
+# error under ``-W error``) to rewrite the asserts of a plugin module it finds
+# imported. Plain ``pytest`` loads this entry point before any conftest.
+from .apps import *  # noqa: E402, F403
+from .browser import *  # noqa: E402, F403
+from .databases import *  # noqa: E402, F403
 
 # pytest rewrites the asserts of an installed plugin's whole distribution, so the
 # core is imported through pytest's loader. Pyramid finds the core's static files
