@@ -22,6 +22,24 @@ def _take_terminal():
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
+def screen_lines(text):
+    """The lines a terminal would show for ``text``: a carriage return goes back to the
+    start of the line, ``ESC [K`` erases from there to its end."""
+    lines = []
+    for raw in text.split("\n"):
+        line, cursor = [], 0
+        for part in raw.split("\x1b[K"):
+            del line[cursor:]  # before each part but the first: an erase
+            for char in part:
+                if char == "\r":
+                    cursor = 0
+                else:
+                    line[cursor:cursor + 1] = [char]
+                    cursor += 1
+        lines.append("".join(line))
+    return lines
+
+
 class Terminal:
     """``Terminal(argv, env)``: ``expect`` what it prints, ``send`` keys, ``wait`` for it.
 
@@ -50,6 +68,11 @@ class Terminal:
     @property
     def output(self):
         return self.raw.decode(errors="replace").replace("\r\n", "\n")
+
+    @property
+    def screen(self):
+        """What the terminal shows, line by line (see :func:`screen_lines`)."""
+        return screen_lines(self.output)
 
     def _read(self, deadline):
         """Read what is there, waiting until ``deadline``; False at the end of the output."""
