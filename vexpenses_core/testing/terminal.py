@@ -10,6 +10,7 @@ import os
 import select
 import struct
 import subprocess
+import sys
 import termios
 import time
 
@@ -17,9 +18,9 @@ CTRL_C = "\x03"
 CTRL_D = "\x04"
 
 
-def _take_terminal():
-    """In the child, after setsid: make stdin, the pty, the controlling terminal."""
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+# Run before the command, in its process: a new session whose controlling terminal is
+# the pty on stdin (no preexec_fn, which is unsafe in a test process with threads).
+LOGIN = "import os, sys; os.login_tty(0); os.execv(sys.argv[1], sys.argv[1:])"
 
 
 def screen_lines(text):
@@ -53,8 +54,8 @@ class Terminal:
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
         try:
             self.process = subprocess.Popen(
-                argv, env=env, stdin=slave, stdout=slave, stderr=slave,
-                start_new_session=True, preexec_fn=_take_terminal)
+                [sys.executable, "-c", LOGIN, *argv], env=env,
+                stdin=slave, stdout=slave, stderr=slave)
         except BaseException:
             os.close(master)
             raise
