@@ -43,7 +43,9 @@ def test_pserve_style_startup_prints_clear_message(tmp_path, environ_clean):
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode != 0
-    assert "vexpenses.jwt_secret is not set" in result.stderr
+    assert result.stderr.startswith("vexpenses: configuration error: vexpenses.jwt_secret is "
+                                    "not set")
+    assert "Traceback" not in result.stderr
 
 
 def test_environment_overrides_ini(environ_clean, monkeypatch):

@@ -12,10 +12,12 @@ from pyramid.config import Configurator
 from .api import APIError, NotFound, ValidationError, json_body, success
 from .db import Base, UTCDateTime, utcnow
 from .hookspecs import hookimpl, hookspec
+from .logging import install_record_factory
 from .openapi import envelope, error_response, request_body, response, schema_ref
+from .plugins import check_configuration
 from .schemas import Body, Reply, invalid, validate
 from .scripting import bootstrap_app
-from .settings import ConfigurationError, normalize_settings
+from .settings import ConfigurationError
 from .tasks import task
 
 __all__ = [
@@ -37,8 +39,14 @@ def includeme(config):
         return
     registry.vexpenses_included = True
 
+    # Before the plugins are imported: the ini files' formats use %(request_id)s.
+    install_record_factory()
+    # Every problem of the core's and the enabled plugins' settings, at once.
     settings = config.get_settings()
-    settings.update(normalize_settings(settings))
+    normalized, pm, problems = check_configuration(settings)
+    problems.raise_if_any()
+    settings.update(normalized)
+    registry.pm = pm
 
     config.include("pyramid_services")
     config.include(".api")
@@ -89,5 +97,19 @@ def make_app(settings):
 
 
 def main(global_config, **settings):
-    """PasteDeploy app factory: ``use = egg:vexpenses-core``."""
-    return make_app(settings)
+    """PasteDeploy app factory: ``use = egg:vexpenses-core``.
+
+    A configuration error, or a database or Redis that cannot be reached,
+    stops ``pserve`` with one line per problem and no traceback: the
+    :class:`~vexpenses_core.scripting.StartupFailed` raised is a
+    ``SystemExit``. :func:`make_app` and ``config.include`` raise the error
+    itself, for host apps.
+    """
+    from .scripting import StartupFailed, startup_problems
+
+    try:
+        return make_app(settings)
+    except Exception as exc:
+        if startup_problems(exc) is None:
+            raise
+        raise StartupFailed(exc) from None

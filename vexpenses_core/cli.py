@@ -10,10 +10,8 @@ import importlib.metadata
 import logging
 import sys
 
-from .migrate import MigrationRefused
 from .plugins import build_plugin_manager, installed_plugins
-from .scripting import bootstrap_app
-from .settings import ConfigurationError
+from .scripting import bootstrap_app, startup_problems
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +26,12 @@ def cmd_migrate(args):
               f"({', '.join(applied)}); the database is up to date")
     else:
         print("nothing to apply: the database was already up to date")
+
+
+def cmd_check(args):
+    from .check import run_check
+
+    return run_check(args.config_uri, sys.stdout)
 
 
 def cmd_worker(args):
@@ -58,6 +62,18 @@ def add_core_commands(subparsers):
                         help="number of worker processes (default: 2)")
     worker.set_defaults(func=cmd_worker)
     add_revision_command(subparsers)
+
+    check = subparsers.add_parser(
+        "check",
+        help="report every missing or bad setting, then whether the database and "
+        "Redis can be used",
+        description="Check the settings of the core and of every plugin enabled in "
+        "CONFIG, and report every problem at once. When they are right, check that the "
+        "database can be reached and is migrated, and that Redis can be reached. Writes "
+        "nothing. Exits with status 0 when all is well, 1 otherwise.",
+    )
+    check.add_argument("config_uri", metavar="CONFIG", help="ini file, e.g. production.ini")
+    check.set_defaults(func=cmd_check)
 
 
 # -- vexpenses revision ---------------------------------------------------
@@ -133,11 +149,13 @@ def main(argv=None):
             parser.print_help()
             return 2
         return args.func(args) or 0
-    except ConfigurationError as exc:
-        print(f"vexpenses: configuration error: {exc}", file=sys.stderr)
-        return 2
-    except MigrationRefused as exc:
-        print(f"vexpenses: migration refused: {exc}", file=sys.stderr)
+    except Exception as exc:
+        # Configuration errors, an unreachable database or Redis: one line each.
+        lines = startup_problems(exc)
+        if lines is None:
+            raise
+        for line in lines:
+            print(f"vexpenses: {line}", file=sys.stderr)
         return 2
 
 

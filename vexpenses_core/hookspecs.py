@@ -62,6 +62,30 @@ def vexpenses_includeme(config):
 
 
 @hookspec
+def vexpenses_check_settings(settings):
+    """Report what is wrong with the plugin's settings, without starting anything.
+
+    :param settings: the app's settings, the core's normalised as far as they
+        could be: a core setting with a bad value keeps the value as given
+        (that problem is reported by the core).
+    :return: a list of one-line messages, one per problem, each naming the
+        setting, its environment variable and what to write instead; an
+        empty list or ``None`` when all is well. Raising
+        :class:`~vexpenses_core.ConfigurationError` works too: its problems
+        are taken (``ConfigurationError.problems``).
+    :runs: in ``vexpenses check``, and at start-up before any plugin's
+        ``vexpenses_includeme``, so that one try names every bad setting of
+        the core and of every enabled plugin. Never in a request.
+
+    Call the function your ``includeme`` reads the settings with, so that
+    the check and start-up cannot disagree: ``SETTINGS.read(settings)`` of a
+    :class:`~vexpenses_core.settings.PluginSettings` raises one error that
+    names every bad value. Do not connect to anything here, and never put a
+    secret in a message.
+    """
+
+
+@hookspec
 def vexpenses_tasks():
     """Return the plugin's background tasks, so that the web process and the
     workers know the same task names.

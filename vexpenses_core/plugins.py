@@ -12,7 +12,7 @@ import pluggy
 
 from . import hookspecs
 from .schemas import PluginInfo
-from .settings import ConfigurationError
+from .settings import ConfigurationError, Problems, read_settings
 
 ENTRY_POINT_GROUP = "vexpenses.plugins"
 
@@ -69,6 +69,45 @@ def build_plugin_manager(enabled, installed=None):
     except pluggy.PluginValidationError as exc:
         raise ConfigurationError(f"A plugin implements an unknown hook: {exc}") from exc
     return pm
+
+
+def settings_problems(pm, settings):
+    """Every enabled plugin's answer to ``vexpenses_check_settings``, as messages.
+
+    Each plugin is asked on its own, so that one that raises does not hide
+    the others' problems.
+    """
+    problems = Problems()
+    arguments = {"settings": settings}
+    for impl in pm.hook.vexpenses_check_settings.get_hookimpls():
+        with problems.collect():
+            found = impl.function(*(arguments[name] for name in impl.argnames))
+            for message in found or ():
+                problems.add(message)
+    return problems.messages
+
+
+def check_configuration(settings, environ=None, installed=None):
+    """``(settings, pm, problems)``: the core's settings and every enabled plugin's, checked.
+
+    ``settings`` comes back normalised as far as it could be, ``pm`` is the
+    plugin manager (``None`` when the plugin list itself is wrong), and
+    ``problems`` (:class:`~vexpenses_core.settings.Problems`) holds every
+    problem found. Start-up raises them all at once; ``vexpenses check``
+    prints them. Nothing is connected to.
+    """
+    normalized, problems = read_settings(settings, environ)
+    pm = None
+    with problems.collect():
+        pm = build_plugin_manager(normalized["vexpenses.plugins"], installed)
+    if pm is not None:
+        problems.messages.extend(settings_problems(pm, normalized))
+    if not problems and normalized["vexpenses.jwt_algorithm"] != "HS256":
+        from .security import check_keys, make_jwt_engine
+
+        with problems.collect():
+            check_keys(make_jwt_engine(normalized))
+    return normalized, pm, problems
 
 
 def plugin_info(pm):
@@ -135,8 +174,9 @@ def includeme(config):
     served, see :func:`add_static_views`.
     """
     registry = config.registry
-    if getattr(registry, "pm", None) is None:
-        settings = registry.settings
-        registry.pm = build_plugin_manager(settings["vexpenses.plugins"])
+    if not getattr(registry, "vexpenses_plugins_included", False):
+        registry.vexpenses_plugins_included = True
+        if getattr(registry, "pm", None) is None:  # unless the core's includeme made one
+            registry.pm = build_plugin_manager(registry.settings["vexpenses.plugins"])
         add_static_views(config, registry.pm)
     config.add_request_method(lambda request: request.registry.pm, "pm", reify=True)

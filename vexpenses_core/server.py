@@ -97,10 +97,28 @@ def serve_paste(global_conf, **kw):
     """The PasteDeploy server factory (``use = call:vexpenses_core.server:serve_paste``).
 
     ``call:`` objects are factories: this returns what ``pserve`` runs the app with.
+    Options waitress refuses, and an address already in use, stop ``pserve``
+    here with one line: pserve gets the server before it builds the app, and
+    exits on a ``SystemExit`` without a traceback (one raised while serving
+    would exit with status 0).
     """
+    try:  # bind once, with the real options, and let go
+        waitress_server(_no_app, map={}, **kw).close()
+    except (ValueError, OSError) as exc:
+        where = kw.get("listen") or f"{kw.get('host', '0.0.0.0')}:{kw.get('port', 8080)}"
+        raise SystemExit(
+            f"vexpenses: configuration error: [server:main] cannot serve on {where}: "
+            f"{str(exc).rstrip('.')}. "
+            f"Check its options (those of egg:waitress#main); for an address in use, stop "
+            f"the other server or change listen"
+        ) from None
 
     def run(app):
         serve(app, _server=create_server, **kw)
         return 0
 
     return run
+
+
+def _no_app(environ, start_response):  # pragma: no cover - never called
+    return []

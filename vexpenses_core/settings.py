@@ -5,6 +5,7 @@ environment variable, when set (even to an empty string), wins over the ini
 file, so that containers can be configured without editing files.
 """
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -99,7 +100,59 @@ DEVELOPMENT_SECRET = "vexpenses-development-secret-do-not-use-in-production"
 
 
 class ConfigurationError(Exception):
-    """A setting is missing or wrong; the message says which and how to fix it."""
+    """A setting is missing or wrong; the message says which and how to fix it.
+
+    One error may carry several problems found at once: ``problems`` lists
+    their messages, and the error's text is those messages, one per line.
+    ``ConfigurationError(*problems)`` also takes other errors, whose
+    problems it carries.
+    """
+
+    def __init__(self, *problems):
+        self.problems = []
+        for problem in problems:
+            if isinstance(problem, ConfigurationError):
+                self.problems.extend(problem.problems)
+            else:
+                self.problems.append(str(problem))
+        super().__init__("\n".join(self.problems))
+
+
+class Problems:
+    """Collects configuration problems, so that one run reports them all.
+
+    ::
+
+        problems = Problems()
+        with problems.collect():
+            check_one()        # a ConfigurationError here is kept...
+        with problems.collect():
+            check_another()    # ...and this still runs
+        problems.raise_if_any()
+    """
+
+    def __init__(self):
+        self.messages = []
+
+    def __bool__(self):
+        return bool(self.messages)
+
+    def add(self, error):
+        """Keep ``error``'s problems (a :class:`ConfigurationError` or a message)."""
+        self.messages.extend(ConfigurationError(error).problems)
+
+    @contextlib.contextmanager
+    def collect(self):
+        """Keep a :class:`ConfigurationError` raised inside the block, and go on."""
+        try:
+            yield
+        except ConfigurationError as exc:
+            self.add(exc)
+
+    def raise_if_any(self):
+        """Raise one :class:`ConfigurationError` carrying every problem kept."""
+        if self.messages:
+            raise ConfigurationError(*self.messages)
 
 
 def environ_for(settings):
@@ -121,81 +174,161 @@ def environ_for(settings):
     return environ
 
 
+POSITIVE_INTEGERS = (
+    "vexpenses.tasks.redelivery_seconds",
+    "vexpenses.tasks.outbox_seconds",
+    "vexpenses.worker.threads",
+    "vexpenses.max_body_bytes",
+    "vexpenses.access_token_seconds",
+    "vexpenses.refresh_token_days",
+    "vexpenses.session_max_days",
+    "vexpenses.reset_token_minutes",
+    "vexpenses.argon2.time_cost",
+    "vexpenses.argon2.memory_cost",
+    "vexpenses.argon2.parallelism",
+    "vexpenses.ratelimit.login_free_failures",
+)
+RATES = ("ratelimit.login_ip", "ratelimit.login_account", "ratelimit.forgot_ip",
+         "ratelimit.forgot_email", "ratelimit.register_ip")
+
+
 def normalize_settings(settings, environ=None):
     """Return a copy of ``settings`` with defaults, env overrides and parsed values.
 
-    Idempotent: normalising twice gives the same result.
+    Idempotent: normalising twice gives the same result. Raises one
+    :class:`ConfigurationError` that carries every problem found.
+    """
+    result, problems = read_settings(settings, environ)
+    problems.raise_if_any()
+    return result
+
+
+def read_settings(settings, environ=None):
+    """``(settings, problems)``: :func:`normalize_settings` without the raising.
+
+    A bad value is left as it was given and its message is in ``problems``
+    (:class:`Problems`), so that ``vexpenses check`` reports every problem
+    at once.
     """
     environ = os.environ if environ is None else environ
+    problems = Problems()
     result = dict(DEFAULTS)
     result.update(settings or {})
-    plugins = plugin_list(result["vexpenses.plugins"], "vexpenses.plugins")
+    plugins = []
+    with problems.collect():
+        plugins = plugin_list(result["vexpenses.plugins"], "vexpenses.plugins")
     for name, var in ENV_SETTINGS.items():
         if var in environ:
             result[name] = environ[var]
     if "VEXPENSES_PLUGINS" in environ:
-        plugins = plugin_list(environ["VEXPENSES_PLUGINS"], "VEXPENSES_PLUGINS", plugins)
+        with problems.collect():
+            plugins = plugin_list(environ["VEXPENSES_PLUGINS"], "VEXPENSES_PLUGINS", plugins)
+    result["vexpenses.plugins"] = plugins
 
-    env = result["vexpenses.env"].strip().lower()
+    def parse(name, parser, *args, **kwargs):
+        with problems.collect():
+            result[name] = parser(*args, **kwargs)
+
+    parse("vexpenses.env", _env, result["vexpenses.env"])
+    for name in ("vexpenses.auto_migrate", "vexpenses.ratelimit.enabled",
+                 "vexpenses.legacy_get_refresh"):
+        result[name] = asbool(result[name])
+    for name in POSITIVE_INTEGERS:
+        parse(name, _positive_int, name, result[name])
+    parse("vexpenses.identity_cache_seconds", _positive_int,
+          "vexpenses.identity_cache_seconds", result["vexpenses.identity_cache_seconds"],
+          zero=True)
+    memory, parallelism = (result["vexpenses.argon2.memory_cost"],
+                           result["vexpenses.argon2.parallelism"])
+    if isinstance(memory, int) and isinstance(parallelism, int) and memory < 8 * parallelism:
+        problems.add("vexpenses.argon2.memory_cost (KiB) must be at least 8 times "
+                     "vexpenses.argon2.parallelism")
+    for name in RATES:
+        with problems.collect():
+            _check_rate(f"vexpenses.{name}", result[f"vexpenses.{name}"])
+    parse("vexpenses.language", _language, result["vexpenses.language"])
+    parse("vexpenses.database_url", _database_url, result["vexpenses.database_url"])
+    result["vexpenses.redis_url"] = result["vexpenses.redis_url"].strip()
+    parse("vexpenses.redis_url", _redis_url, result["vexpenses.redis_url"])
+    result["vexpenses.base_url"] = result["vexpenses.base_url"].rstrip("/")
+    parse("vexpenses.trusted_proxies", _networks,
+          "vexpenses.trusted_proxies", result["vexpenses.trusted_proxies"])
+    parse("vexpenses.tasks.broker", _broker, result["vexpenses.tasks.broker"],
+          result["vexpenses.redis_url"])
+    with problems.collect():
+        _check_secret(result)
+    return result, problems
+
+
+def _env(value):
+    env = value.strip().lower()
     if env not in ("development", "testing", "production"):
         raise ConfigurationError(
             f"vexpenses.env (VEXPENSES_ENV) must be development, testing or production, "
             f"not {env!r}"
         )
-    result["vexpenses.env"] = env
-    result["vexpenses.plugins"] = plugins
-    result["vexpenses.auto_migrate"] = asbool(result["vexpenses.auto_migrate"])
-    result["vexpenses.ratelimit.enabled"] = asbool(result["vexpenses.ratelimit.enabled"])
-    result["vexpenses.legacy_get_refresh"] = asbool(result["vexpenses.legacy_get_refresh"])
-    for name in (
-        "vexpenses.tasks.redelivery_seconds",
-        "vexpenses.tasks.outbox_seconds",
-        "vexpenses.worker.threads",
-        "vexpenses.max_body_bytes",
-        "vexpenses.access_token_seconds",
-        "vexpenses.refresh_token_days",
-        "vexpenses.session_max_days",
-        "vexpenses.reset_token_minutes",
-        "vexpenses.argon2.time_cost",
-        "vexpenses.argon2.memory_cost",
-        "vexpenses.argon2.parallelism",
-        "vexpenses.ratelimit.login_free_failures",
-    ):
-        result[name] = _positive_int(name, result[name])
-    result["vexpenses.identity_cache_seconds"] = _positive_int(
-        "vexpenses.identity_cache_seconds", result["vexpenses.identity_cache_seconds"],
-        zero=True)
-    if result["vexpenses.argon2.memory_cost"] < 8 * result["vexpenses.argon2.parallelism"]:
-        raise ConfigurationError(
-            "vexpenses.argon2.memory_cost (KiB) must be at least 8 times "
-            "vexpenses.argon2.parallelism"
-        )
-    for name in ("ratelimit.login_ip", "ratelimit.login_account", "ratelimit.forgot_ip",
-                 "ratelimit.forgot_email", "ratelimit.register_ip"):
-        _check_rate(f"vexpenses.{name}", result[f"vexpenses.{name}"])
-    result["vexpenses.language"] = _language(result["vexpenses.language"])
-    result["vexpenses.redis_url"] = result["vexpenses.redis_url"].strip()
-    result["vexpenses.base_url"] = result["vexpenses.base_url"].rstrip("/")
-    result["vexpenses.trusted_proxies"] = _networks(
-        "vexpenses.trusted_proxies", result["vexpenses.trusted_proxies"])
+    return env
 
-    broker = result["vexpenses.tasks.broker"].strip().lower()
+
+def _broker(value, redis_url):
+    broker = value.strip().lower()
     if not broker:
-        broker = "redis" if result["vexpenses.redis_url"] else "inprocess"
+        broker = "redis" if redis_url else "inprocess"
     if broker not in ("redis", "inprocess"):
         raise ConfigurationError(
             f"vexpenses.tasks.broker (VEXPENSES_TASK_BROKER) must be redis or inprocess, "
             f"not {broker!r}"
         )
-    if broker == "redis" and not result["vexpenses.redis_url"]:
+    if broker == "redis" and not redis_url:
         raise ConfigurationError(
             "vexpenses.tasks.broker is redis but no Redis is configured: "
             "set vexpenses.redis_url or VEXPENSES_REDIS_URL"
         )
-    result["vexpenses.tasks.broker"] = broker
+    return broker
 
-    _check_secret(result)
-    return result
+
+DATABASE_URL_EXAMPLE = ("mysql+pymysql://USER:PASSWORD@HOST:3306/vexpenses?charset=utf8mb4 "
+                        "or sqlite:///var/vexpenses.sqlite")
+
+
+def _database_url(value):
+    """Check that SQLAlchemy can read the URL and load its driver; never repeat it."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    name = "vexpenses.database_url (VEXPENSES_DATABASE_URL)"
+    try:
+        url = make_url(value)
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+        raise ConfigurationError(
+            f"{name} is not a database URL: write it as {DATABASE_URL_EXAMPLE}; "
+            f"a password with @, : or / in it must be URL-encoded (%40, %3A, %2F)"
+        ) from None
+    try:
+        dialect = url.get_dialect()
+    except NoSuchModuleError:
+        raise ConfigurationError(
+            f"{name} names a database SQLAlchemy does not know, {url.drivername!r}: "
+            f"write it as {DATABASE_URL_EXAMPLE}"
+        ) from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"{name} uses the driver {url.drivername!r}, whose Python package "
+            f"{exc.name or ''} is not installed: install it, or use mysql+pymysql:// "
+            f"(PyMySQL comes with vexpenses)"
+        ) from None
+    return value
+
+
+def _redis_url(value):
+    if value and value.split("://", 1)[0].lower() not in ("redis", "rediss", "unix"):
+        raise ConfigurationError(
+            "vexpenses.redis_url (VEXPENSES_REDIS_URL) must start with redis://, rediss:// "
+            "or unix://, e.g. redis://127.0.0.1:6379/0"
+        )
+    return value
 
 
 def plugin_list(value, name, base=()):
@@ -289,12 +422,12 @@ def _check_secret(settings):
             f"{', '.join(JWT_ALGORITHMS)}, not {algorithm!r}"
         )
     if algorithm != "HS256":
-        for name in ("vexpenses.jwt_private_key_file", "vexpenses.jwt_public_key_file"):
-            if not settings[name]:
-                raise ConfigurationError(
-                    f"{name} is required with vexpenses.jwt_algorithm = {algorithm}: "
-                    f"set it to a PEM file (env {ENV_SETTINGS[name]})"
-                )
+        missing = [name for name in ("vexpenses.jwt_private_key_file",
+                                     "vexpenses.jwt_public_key_file") if not settings[name]]
+        if missing:
+            raise ConfigurationError(*(
+                f"{name} is required with vexpenses.jwt_algorithm = {algorithm}: "
+                f"set it to a PEM file (env {ENV_SETTINGS[name]})" for name in missing))
         return
     secret = settings["vexpenses.jwt_secret"]
     if settings["vexpenses.env"] == "production":
@@ -371,8 +504,14 @@ class PluginSettings:
                 values[name] = settings.get(self.prefix + name, setting.default)
         return values
 
-    def read(self, settings, environ=None):
-        """``{name: parsed value}``; raises :class:`ConfigurationError` for a bad one."""
+    def read(self, settings, environ=None, problems=None):
+        """``{name: parsed value}``; raises one :class:`ConfigurationError` for the bad ones.
+
+        With ``problems`` (:class:`Problems`), a bad value's message goes there
+        instead and its name is left out, so that a plugin's own checks can
+        run on the good ones and report their problems too.
+        """
+        found = Problems() if problems is None else problems
         values = {}
         for name, raw in self.raw(settings, environ).items():
             setting = self.settings[name]
@@ -381,8 +520,11 @@ class PluginSettings:
                 values[name] = setting.parse(value)
             except ValueError as exc:
                 shown = "" if setting.secret else f", not {raw!r}"
-                raise ConfigurationError(
-                    f"{self._describe(name)} {setting.rule or exc}{shown}") from None
+                found.add(f"{self._describe(name)} {setting.rule or exc}{shown}")
+            except ConfigurationError as exc:
+                found.add(exc)
+        if problems is None:
+            found.raise_if_any()
         return values
 
     def _describe(self, name):

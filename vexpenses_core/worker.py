@@ -12,12 +12,13 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 
 from taskiq.receiver import Receiver
 
-from .scripting import bootstrap_app
+from .scripting import bootstrap_app, startup_problems
 from .settings import ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,13 @@ def run_supervisor(config_uri, count):
             "workers need a Redis broker: set vexpenses.redis_url (VEXPENSES_REDIS_URL). "
             "Without Redis, tasks run inside the web process and no worker is needed."
         )
+    try:
+        # A Redis that cannot be reached stops us here, with one line, rather
+        # than every worker, again and again.
+        registry.redis.ping()
+    except Exception:
+        env["closer"]()
+        raise
     relay_stop = threading.Event()
     relay = threading.Thread(target=relay_outbox, args=(registry, relay_stop),
                              name="vexpenses-outbox", daemon=True)
@@ -120,12 +128,22 @@ def worker_main(config_uri, slot):
     # The supervisor migrated (when asked to) before starting us; N workers
     # racing to run the same migrations would trip over each other.
     os.environ["VEXPENSES_AUTO_MIGRATE"] = "false"
-    env = bootstrap_app(config_uri)
-    registry = env["registry"]
     try:
-        asyncio.run(serve(registry))
-    finally:
-        env["closer"]()
+        env = bootstrap_app(config_uri)
+        registry = env["registry"]
+        try:
+            asyncio.run(serve(registry))
+        finally:
+            env["closer"]()
+    except Exception as exc:
+        # The supervisor checked the configuration; this is a database or a
+        # Redis gone away since. One line each, and the supervisor retries.
+        lines = startup_problems(exc)
+        if lines is None:
+            raise
+        for line in lines:
+            print(f"vexpenses worker {slot}: {line}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
 
 
 async def serve(registry, stop_event=None):

@@ -22,8 +22,8 @@ def test_tables_exist_and_the_plugin_is_listed(app):
     assert ours["project"] == "vexpenses-audit-log"
     # Recording needs no account hookimpls: it watches the plugin manager.
     assert ours["hooks"] == ["vexpenses_add_commands", "vexpenses_addhooks",
-                             "vexpenses_app_created", "vexpenses_includeme",
-                             "vexpenses_openapi"]
+                             "vexpenses_app_created", "vexpenses_check_settings",
+                             "vexpenses_includeme", "vexpenses_openapi"]
 
 
 def test_including_twice_records_once(app):

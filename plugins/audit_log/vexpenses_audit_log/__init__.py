@@ -17,6 +17,13 @@ def vexpenses_addhooks(pm):
 
 
 @hookimpl
+def vexpenses_check_settings(settings):
+    from .config import parse_settings
+
+    parse_settings(settings)
+
+
+@hookimpl
 def vexpenses_includeme(config):
     config.include("vexpenses_audit_log.recorder")
     config.include("vexpenses_audit_log.views")

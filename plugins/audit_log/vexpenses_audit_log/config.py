@@ -4,7 +4,14 @@ import dataclasses
 
 from pyramid.settings import asbool, aslist
 
-from vexpenses_core.settings import ConfigurationError, PluginSettings, Setting, number, one_of
+from vexpenses_core.settings import (
+    ConfigurationError,
+    PluginSettings,
+    Problems,
+    Setting,
+    number,
+    one_of,
+)
 
 
 def _switch(raw):
@@ -73,16 +80,18 @@ class AuditSettings:
 
 
 def parse_settings(settings, environ=None):
-    options = SETTINGS.read(settings, environ)
-    transport = options["transport"]
+    problems = Problems()
+    options = SETTINGS.read(settings, environ, problems)
+    transport = options.get("transport")
     redis_url = settings.get("vexpenses.redis_url") or ""
     if transport == "auto":
         transport = "redis" if redis_url else "memory"
     if transport == "redis" and not redis_url:
-        raise ConfigurationError(
+        problems.add(
             f"{SETTINGS.prefix}transport is redis but no Redis is configured: "
             "set vexpenses.redis_url (VEXPENSES_REDIS_URL)"
         )
+    problems.raise_if_any()
     sigterm = options["sigterm"]
     if sigterm is None:
         # Tests must not change how the test runner reacts to SIGTERM.

@@ -52,6 +52,11 @@ def vexpenses_addhooks(pm):
 
 
 @hookimpl
+def vexpenses_check_settings(settings):
+    read_settings(settings)
+
+
+@hookimpl
 def vexpenses_includeme(config):
     config.include("vexpenses_csv_import")
 

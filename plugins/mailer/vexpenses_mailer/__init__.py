@@ -16,6 +16,13 @@ def vexpenses_addhooks(pm):
 
 
 @hookimpl
+def vexpenses_check_settings(settings):
+    from .settings import load_settings
+
+    load_settings(settings)
+
+
+@hookimpl
 def vexpenses_includeme(config):
     config.include("vexpenses_mailer.config")
 

@@ -13,7 +13,14 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pyramid.settings import asbool, aslist
 
-from vexpenses_core.settings import ConfigurationError, PluginSettings, Setting, number, one_of
+from vexpenses_core.settings import (
+    ConfigurationError,
+    PluginSettings,
+    Problems,
+    Setting,
+    number,
+    one_of,
+)
 
 BACKENDS = ("smtp", "file", "console")
 DEVELOPMENT_FROM = "vexpenses <no-reply@localhost>"
@@ -92,13 +99,53 @@ class MailerSettings:
 
 
 def load_settings(settings, environ=None):
-    """Parse and check the mailer's settings; a wrong one stops start-up."""
-    options = SETTINGS.read(settings, environ)
+    """Parse and check the mailer's settings; wrong ones stop start-up, all named at once."""
+    problems = Problems()
+    options = SETTINGS.read(settings, environ, problems)
     production = settings.get("vexpenses.env") == "production"
-    smtp_url = options["smtp_url"]
-    smtp = parse_smtp_url(smtp_url, options["smtp_timeout"]) if smtp_url else None
+    smtp = None
+    smtp_url = options.get("smtp_url")
+    if smtp_url and "smtp_timeout" in options:
+        with problems.collect():
+            smtp = parse_smtp_url(smtp_url, options["smtp_timeout"])
 
-    backend = options["backend"]
+    backend = options.get("backend")
+    # A bad backend or SMTP URL has been reported: nothing more to say about them.
+    if backend is not None and (smtp is not None or not smtp_url):
+        with problems.collect():
+            backend = _backend(backend, smtp, production)
+
+    mail_from = None
+    if "mail_from" in options:
+        with problems.collect():
+            mail_from = parse_mail_from(_mail_from(options["mail_from"], production))
+    problems.raise_if_any()
+
+    file_dir = options["file_dir"] or os.path.join(
+        os.path.dirname(os.path.normpath(settings.get("vexpenses.upload_dir", "var/uploads"))),
+        "mail",
+    )
+    app_url = (options["app_url"]
+               or settings.get("vexpenses.base_url", "http://localhost:6543")).rstrip("/")
+
+    return MailerSettings(
+        backend=backend,
+        smtp=smtp,
+        mail_from=mail_from,
+        file_dir=file_dir,
+        language=options["language"],
+        template_dirs=options["template_dirs"],
+        app_url=app_url,
+        invitations=options["invitations"],
+        invitation_days=options["invitation_days"],
+        rate_limit=options["rate_limit"],
+        batch_size=options["batch_size"],
+        retry_attempts=options["retry_attempts"],
+        retry_seconds=options["retry_seconds"],
+    )
+
+
+def _backend(backend, smtp, production):
     if not backend:
         if smtp is None and production:
             raise ConfigurationError(
@@ -114,38 +161,18 @@ def load_settings(settings, environ=None):
     if backend == "console" and production:
         # It prints reset links to the process output, which ends up in logs.
         raise ConfigurationError("vexpenses.mailer.backend = console is refused in production")
+    return backend
 
-    mail_from = options["mail_from"]
-    if not mail_from:
+
+def _mail_from(value, production):
+    if not value:
         if production:
             raise ConfigurationError(
                 "VEXPENSES_MAIL_FROM is not set: the sender of every e-mail, "
                 "e.g. 'vexpenses <no-reply@example.com>'"
             )
-        mail_from = DEVELOPMENT_FROM
-
-    file_dir = options["file_dir"] or os.path.join(
-        os.path.dirname(os.path.normpath(settings.get("vexpenses.upload_dir", "var/uploads"))),
-        "mail",
-    )
-    app_url = (options["app_url"]
-               or settings.get("vexpenses.base_url", "http://localhost:6543")).rstrip("/")
-
-    return MailerSettings(
-        backend=backend,
-        smtp=smtp,
-        mail_from=parse_mail_from(mail_from),
-        file_dir=file_dir,
-        language=options["language"],
-        template_dirs=options["template_dirs"],
-        app_url=app_url,
-        invitations=options["invitations"],
-        invitation_days=options["invitation_days"],
-        rate_limit=options["rate_limit"],
-        batch_size=options["batch_size"],
-        retry_attempts=options["retry_attempts"],
-        retry_seconds=options["retry_seconds"],
-    )
+        return DEVELOPMENT_FROM
+    return value
 
 
 def parse_mail_from(value):
