@@ -204,3 +204,18 @@ def test_check_reports_an_unreachable_database_and_redis_without_passwords(tmp_p
     assert any(line.startswith("problem: the database mysql+pymysql://") and "***" in line
                and "Access denied" in line for line in lines), lines
     assert any(line.startswith("problem: Redis redis://:***@127.0.0.1:1/0") for line in lines)
+
+
+def test_check_reports_a_bad_server_section_without_binding(tmp_path):
+    ini = write_ini(tmp_path)
+    ini.write_text(ini.read_text() + "\n[server:main]\nuse = call:vexpenses_core.server:"
+                   "serve_paste\nlisten = 127.0.0.1:6543\nthreadz = 4\n")
+    result = run(["check", str(ini)], {"VEXPENSES_DATABASE_URL": f"sqlite:///{tmp_path}/s.db",
+                                       "VEXPENSES_AUTO_MIGRATE": "true"})
+    assert result.returncode == 1
+    assert "problem: [server:main]: Unknown adjustment 'threadz'" in result.stdout
+    ini.write_text(ini.read_text().replace("threadz = 4\n", ""))
+    result = run(["check", str(ini)], {"VEXPENSES_DATABASE_URL": f"sqlite:///{tmp_path}/s.db",
+                                       "VEXPENSES_AUTO_MIGRATE": "true"})
+    assert result.returncode == 0, result.stdout
+    assert "ok: [server:main] serves on 127.0.0.1:6543" in result.stdout

@@ -30,9 +30,35 @@ def run_check(config_uri, out):
     plugins = [name for name, _ in pm.list_name_plugin() if name != "core"]
     report.ok(f"the settings of the core and of {_plugins(plugins)} "
               f"({settings['vexpenses.env']})")
+    check_server(config_uri, report)
     check_database(settings, pm, report)
     check_redis(settings, report)
     return report.finish()
+
+
+def check_server(config_uri, report):
+    """Check the options of a waitress ``[server:main]`` without binding its address,
+    which a running server may hold."""
+    import configparser
+
+    from waitress.adjustments import Adjustments
+
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    parser.read(config_uri.partition("#")[0], encoding="utf-8")
+    if not parser.has_section("server:main"):
+        return  # not served by pserve
+    options = {name: value for name, value in parser.items("server:main", raw=True)
+               if name not in parser.defaults()}
+    use = options.pop("use", "")
+    if not ("waitress" in use or "vexpenses_core.server" in use):
+        return
+    try:
+        Adjustments(**options)
+    except ValueError as exc:
+        report.problem(f"[server:main]: {str(exc).rstrip('.')}; its options are those of "
+                       f"egg:waitress#main")
+    else:
+        report.ok(f"[server:main] serves on {options.get('listen') or 'its default address'}")
 
 
 class Report:
