@@ -187,6 +187,10 @@ def test_create_admin_announces_the_admin_as_register_does(tmp_path, monkeypatch
 
     real_bootstrap = commands.bootstrap_app
     monkeypatch.setattr(commands, "bootstrap_app", bootstrap_app)
+    # The ini file's logging would outlive the test, writing to pytest's closed stderr.
+    from vexpenses_core import scripting
+
+    monkeypatch.setattr(scripting, "setup_logging", lambda config_uri: None)
     for name, value in {"VEXPENSES_DATABASE_URL": f"sqlite:///{tmp_path}/a.sqlite",
                         "VEXPENSES_PLUGINS": "", "VEXPENSES_AUTO_MIGRATE": "true",
                         "VEXPENSES_ADMIN_PASSWORD": "s3cret-admin-pass"}.items():
