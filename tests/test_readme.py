@@ -63,6 +63,7 @@ class ProductionPath:
     """The README's production block, split into the kinds of line it must have."""
 
     KINDS = {
+        (".venv/bin/vexpenses", "check"): "check",
         (".venv/bin/vexpenses", "migrate"): "migrate",
         (".venv/bin/pserve", "production.ini"): "pserve",
         (".venv/bin/vexpenses", "worker"): "worker",
@@ -87,7 +88,8 @@ class ProductionPath:
         assert self.create_database, "the README's production block no longer creates the database"
         missing = [name for name in REQUIRED if name not in self.exports]
         assert not missing, f"the README's production block no longer sets {', '.join(missing)}"
-        assert set(self.commands) == {"migrate", "pserve", "worker"}, self.commands
+        assert list(self.commands) == ["check", "migrate", "pserve", "worker"], self.commands
+        assert self.commands["check"] == [".venv/bin/vexpenses", "check", "production.ini"]
         assert self.commands["migrate"] == [".venv/bin/vexpenses", "migrate", "production.ini"]
         assert self.commands["worker"][2:4] == ["production.ini", "--workers"]
 
@@ -217,6 +219,12 @@ def test_the_readme_production_path_runs(production_plugins, scratch):
     try:
         subprocess.run(["bash", "-euc", create], cwd=scratch, check=True,
                        env={**env, "MYSQL_PWD": server.password or ""})
+        # Every setting is right: the one problem is the migrations to apply.
+        check = subprocess.run(path.commands["check"], cwd=scratch, env=env,
+                               capture_output=True, text=True, timeout=120)
+        problems = [line for line in check.stdout.splitlines() if line.startswith("problem:")]
+        assert check.returncode == 1 and len(problems) == 1, check.stdout + check.stderr
+        assert "is not migrated" in problems[0], problems
         migrate = subprocess.run(path.commands["migrate"], cwd=scratch, env=env,
                                  capture_output=True, text=True, timeout=120)
         assert migrate.returncode == 0, migrate.stderr
