@@ -27,6 +27,15 @@ def test_defaults_are_the_embedded_default():
     assert load(**{"vexpenses.upload_dir": "var/uploads/"}).file_dir == "var/mail"
 
 
+def test_the_language_defaults_to_the_pages_language():
+    """One setting gives pages and e-mails the same fallback language."""
+    assert load(**{"vexpenses.language": "en"}).language == "en"
+    both = {"vexpenses.language": "en", "vexpenses.mailer.language": "pt_BR"}
+    assert load(**both).language == "pt_BR"
+    assert load({"VEXPENSES_MAILER_LANGUAGE": "en"}, **{"vexpenses.language": "pt_BR"}
+                ).language == "en"
+
+
 def test_an_smtp_url_makes_smtp_the_default():
     s = load({"VEXPENSES_SMTP_URL": "smtp://mx.example.com"})
     assert s.backend == "smtp"

@@ -28,6 +28,8 @@ SMTP_OPTIONS = ("starttls", "timeout", "cafile")
 
 
 def _language(raw):
+    if not raw:
+        return raw  # empty: the core's vexpenses.language
     if not re.fullmatch(r"[a-z]{2,3}(_[A-Z]{2})?", raw):
         raise ValueError("must be a language such as pt_BR or en")
     return raw
@@ -50,7 +52,7 @@ SETTINGS = PluginSettings(
     Setting("smtp_url", "", env="VEXPENSES_SMTP_URL"),
     Setting("mail_from", "", env="VEXPENSES_MAIL_FROM"),
     Setting("file_dir", ""),  # empty: <upload_dir>/../mail
-    Setting("language", "pt_BR", _language),
+    Setting("language", "", _language),  # empty: vexpenses.language
     Setting("template_dirs", "", _folders),
     Setting("app_url", ""),  # empty: vexpenses.base_url
     Setting("invitations", "true", asbool),
@@ -133,7 +135,7 @@ def load_settings(settings, environ=None):
         smtp=smtp,
         mail_from=mail_from,
         file_dir=file_dir,
-        language=options["language"],
+        language=options["language"] or settings.get("vexpenses.language", "pt_BR"),
         template_dirs=options["template_dirs"],
         app_url=app_url,
         invitations=options["invitations"],
