@@ -201,3 +201,15 @@ def test_create_admin_announces_the_admin_as_register_does(tmp_path, monkeypatch
     assert registered == [("boss@example.com", True)]
     assert commands.create_admin(args) == 0  # a promotion is not a registration
     assert registered == [("boss@example.com", True)]
+
+
+def test_ctrl_c_in_any_command_is_one_line(monkeypatch, capsys):
+    """A command interrupted where it does not handle Ctrl-C itself: no traceback."""
+    from vexpenses_core import check, cli
+
+    def interrupted(config_uri, out):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(check, "run_check", interrupted)
+    assert cli.main(["check", "development.ini"]) == 130
+    assert capsys.readouterr().err == "vexpenses: interrupted\n"

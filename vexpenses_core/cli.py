@@ -149,6 +149,10 @@ def main(argv=None):
             parser.print_help()
             return 2
         return args.func(args) or 0
+    except KeyboardInterrupt:
+        # Ctrl-C at any point of any command: one line, the shell's status for SIGINT.
+        print("vexpenses: interrupted", file=sys.stderr)
+        return 130
     except Exception as exc:
         # Configuration errors, an unreachable database or Redis: one line each.
         lines = startup_problems(exc)
