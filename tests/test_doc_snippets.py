@@ -10,16 +10,31 @@ root with that virtualenv active, as a reader would type them:
   the page; ``pserve`` and ``make run`` run in the background (the "other
   terminal") until the page is done, on a free port in place of 6543;
 - a block after ``<!-- not run: why -->`` is an illustration, or a command
-  run elsewhere (the line says where). Any other block fails
-  ``test_every_block_is_run_or_marked``: nothing copyable goes untested.
+  that cannot run in a test (the line says why). A block after
+  ``<!-- run by: tests/path.py::test_name -->`` holds commands that test runs:
+  the test must exist and name each command's program and subcommand. Any
+  other block fails ``test_every_block_is_run_or_marked``: nothing copyable
+  goes untested.
+
+The reference pages (``REFERENCE``) are walked more cheaply, in a directory
+of their own with the virtualenv of this run: ``production.ini`` there is
+development.ini (SQLite, no Redis), each ``ini`` block is pasted into it
+(a block with no section header into ``[app:main]``), each ``sh`` command
+runs as written (an optional ``[...]`` part left out), each ``sql`` block
+runs against its database, and a page that pasted a block ends with
+``vexpenses check production.ini``. The hook reference's generated
+signatures are read as the site shows them, marked not run.
 
 Nothing is downloaded but setuptools, once, for pip's isolated builds: the
 copy's virtualenv sees the packages of this one (without its vexpenses
 distributions), and pip runs with ``--no-index`` (``PIP_NO_INDEX``).
 """
 
+import ast
+import configparser
 import dataclasses
 import importlib.metadata
+import importlib.util
 import json
 import os
 import pathlib
@@ -36,6 +51,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+import sqlalchemy as sa
 
 from vexpenses_core.testing import wait_for
 
@@ -45,6 +61,10 @@ QUICKSTART = "docs/quickstart.md"
 EMBEDDED = "Run the embedded default"
 EMBED = "Embed vexpenses in a host Pyramid app"
 
+#: The reference pages, each walked on its own (see the module's docstring).
+REFERENCE = ("docs/accounts.md", "docs/audit_log.md", "docs/configuration.md",
+             "docs/csv_import.md", "docs/deployment.md", "docs/hooks.md", "docs/mailer.md",
+             "docs/security.md")
 #: The pages whose blocks must all be run or marked, and the sections of them
 #: that other tests own (the production path: the README's test runs it).
 PAGES = {
@@ -53,6 +73,7 @@ PAGES = {
     "docs/index.md": (),
     "examples/hello/README.md": (),
     "examples/host_app/README.md": (),
+    **{page: () for page in REFERENCE},
 }
 #: The sections walked here; every section of these pages that is not.
 WALKED = {GUIDE: None, QUICKSTART: (EMBEDDED, EMBED)}
@@ -63,8 +84,11 @@ REPEATS = {"examples/hello/README.md": GUIDE, "examples/host_app/README.md": QUI
 UNCOPIED = (".git", ".venv", "var", "site", "build", "dist", "__pycache__", "*.egg-info",
             ".pytest_cache", ".ruff_cache", ".tox", "node_modules")
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
-LABEL = re.compile(r"^`([^`\s]+)`:$")
+# A path has a dot or a slash: "...the tables `x` and\n`audit_log_chain`:" is no label.
+LABEL = re.compile(r"^`([^`\s]*[./][^`\s]*)`:$")
 NOT_RUN = re.compile(r"^<!-- not run: (.+) -->$")
+RUN_BY = re.compile(r"^<!-- run by: (\S+\.py)::(\w+) -->$")
+OPTIONAL = re.compile(r" \[[^\]]*\]")  # "[--batch-size 1000]" in a synopsis
 DOC_PORT = "6543"
 
 
@@ -76,6 +100,7 @@ class Block:
     text: str
     path: str | None  # the file the block is, when labelled
     not_run: str | None  # why it is not run, when marked
+    run_by: tuple | None = None  # (test file, test name), when another test runs it
 
     @property
     def commands(self):
@@ -89,17 +114,39 @@ class Block:
         return f"{self.page}, {self.section!r}: ```{self.lang} {self.text[:60]!r}"
 
 
-def blocks(page):
+def load_hook_reference():
+    """The MkDocs hook that writes the hook reference into the pages (docs/ is no package)."""
+    spec = importlib.util.spec_from_file_location(
+        "hook_reference", ROOT / "docs" / "_hooks" / "hook_reference.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+HOOK_REFERENCE = load_hook_reference()
+
+
+def markdown(page):
+    """The page as the site renders it: with the hook reference generated."""
     text = (ROOT / page).read_text()
+    if HOOK_REFERENCE.MARKER.search(text):
+        text = HOOK_REFERENCE.expand(text, HOOK_REFERENCE.read_specs())
+    return text
+
+
+def blocks(page):
+    text = markdown(page)
     found = []
     for match in FENCE.finditer(text):
         before = text[:match.start()]
         lines = before.rstrip("\n").splitlines()
         previous = lines[-1] if lines else ""
         sections = re.findall(r"^## (.+)$", before, re.MULTILINE)
-        label, mark = LABEL.match(previous), NOT_RUN.match(previous)
+        label, mark, run_by = (LABEL.match(previous), NOT_RUN.match(previous),
+                               RUN_BY.match(previous))
         found.append(Block(page, sections[-1] if sections else "", match[1], match[2],
-                           label and label[1], mark and mark[1]))
+                           label and label[1], mark and mark[1],
+                           run_by and (run_by[1], run_by[2])))
     return found
 
 
@@ -108,7 +155,7 @@ def owned(page):
 
 
 def walked(page, section=None):
-    return [block for block in owned(page) if not block.not_run
+    return [block for block in owned(page) if not (block.not_run or block.run_by)
             and (section is None or block.section == section)]
 
 
@@ -123,9 +170,12 @@ def test_every_block_is_run_or_marked(page):
                 } if page in REPEATS else set()
     untested = []
     for block in owned(page):
-        if block.not_run:
+        if block.not_run or block.run_by:  # test_every_run_by_names_a_test_that_runs_it
             continue
-        if page in WALKED and (sections is None or block.section in sections):
+        if page in REFERENCE:
+            if block.lang in ("sh", "ini", "sql") and not block.path:
+                continue
+        elif page in WALKED and (sections is None or block.section in sections):
             if block.lang == "sh" or block.path:
                 continue
         elif block.commands and set(block.commands) <= repeated:
@@ -147,7 +197,7 @@ def test_every_file_shown_is_the_file_in_the_repository(page):
 @pytest.mark.parametrize("page", sorted(PAGES))
 def test_every_fence_is_found(page):
     """No block escapes the checks by being indented or oddly fenced."""
-    fences = re.findall(r"^\s*(```|~~~)", (ROOT / page).read_text(), re.MULTILINE)
+    fences = re.findall(r"^\s*(```|~~~)", markdown(page), re.MULTILINE)
     assert len(fences) == 2 * len(blocks(page))
 
 
@@ -158,6 +208,59 @@ def test_the_markers_are_found():
     assert any(block.path == "examples/hello/pyproject.toml" for block in guide)
     assert any("pip install -e examples/hello" in block.commands for block in guide)
     assert any(block.path for block in walked(QUICKSTART, EMBED))
+    assert any(block.run_by for page in REFERENCE for block in blocks(page))
+    hooks = blocks("docs/hooks.md")
+    assert any(block.text == "vexpenses_includeme(config)\n" and block.not_run
+               for block in hooks), "the generated signatures are read, marked not run"
+
+
+def program_and_subcommand(command):
+    words = [word for word in shlex.split(command) if not re.match(r"\w+=", word)]
+    return pathlib.PurePath(words[0]).name, words[1]
+
+
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_every_run_by_names_a_test_that_runs_it(page):
+    """A ``run by`` mark names a test that exists and invokes the block's program
+    (a string of its module) with the block's subcommand (a string of the test)."""
+    for block in owned(page):
+        if not block.run_by:
+            continue
+        path, name = block.run_by
+        assert (ROOT / path).is_file(), f"{block}: no {path}"
+        source = (ROOT / path).read_text()
+        [test] = [node for node in ast.walk(ast.parse(source))
+                  if isinstance(node, ast.FunctionDef) and node.name == name] or [None]
+        assert test, f"{block}: {path} has no {name}"
+        body = ast.get_source_segment(source, test)
+        assert block.commands, f"{block}: only commands can be run by a test"
+        for command in block.commands:
+            program, subcommand = program_and_subcommand(command)
+            assert re.search(rf"[\"']{re.escape(program)}[\"']", source), (
+                f"{path} does not run {program}")
+            assert re.search(rf"[\"']{re.escape(subcommand)}[\"']", body), (
+                f"{path}::{name} does not run {program} {subcommand}")
+
+
+def server_sections():
+    """Every [server:main] shown in the reference pages, as {option: value}."""
+    for page in REFERENCE:
+        for block in owned(page):
+            if block.lang == "ini" and block.text.startswith("[server:main]"):
+                shown = configparser.ConfigParser(interpolation=None)
+                shown.read_string(block.text)
+                yield page, dict(shown["server:main"])
+
+
+def test_every_server_section_shown_is_production_ini_s():
+    """Pasted into production.ini, a [server:main] of the docs keeps vexpenses'
+    runner (early 413s) and waitress' body ceiling: it is the shipped one."""
+    shipped = configparser.ConfigParser(interpolation=None)
+    shipped.read(ROOT / "production.ini")
+    found = list(server_sections())
+    assert found
+    for page, options in found:
+        assert options == dict(shipped["server:main"]), page
 
 
 # -- A copy of the repository with its own virtualenv -------------------------
@@ -426,3 +529,108 @@ def test_the_quickstart_embeds_vexpenses_in_the_host_app(clone, tmp_path):
         greeted = json.loads(session.output("/api/v1/hello/greetings"))
         assert greeted["status"] is True and greeted["data"]["name"] == "Ana"
         assert session.get("/api/v1/openapi.json")["info"]["title"] == "vexpenses API"
+
+
+# -- The reference pages' walk -----------------------------------------------------
+
+#: What a reader of each reference page has done before its commands: the
+#: page says so in prose. (``VEXPENSES_*`` variables, files in the directory.)
+USERS_CSV = "Nome,E-mail,Data de nascimento\nAna Souza,ana@example.com,1990-04-01\n"
+#: And what the page says its commands print: {command's piece: a piece of its output}.
+READER = {
+    "docs/accounts.md": {"expect": {"create-admin": "created admin admin@example.com"}},
+    "docs/audit_log.md": {"expect": {"audit verify": "audit log OK: ",
+                                     "audit prune": "the chain now starts at row"}},
+    "docs/configuration.md": {"expect": {"vexpenses check": "all is well"}},
+    # "The password is read from VEXPENSES_ADMIN_PASSWORD or asked for at a prompt".
+    "docs/deployment.md": {"env": {"VEXPENSES_ADMIN_PASSWORD": "a long passphrase"},
+                           "expect": {"create-admin": "created admin admin@example.com"}},
+    "docs/csv_import.md": {"files": {"users.csv": USERS_CSV},
+                           "expect": {"vexpenses import ": ": status "}},
+    # The DELETE is MariaDB's (INTERVAL), on the migrated table.
+    "docs/mailer.md": {"mysql": True, "before_sql": "vexpenses migrate production.ini"},
+}
+
+
+class Desk:
+    """A reader's directory holding production.ini, and their shell in it."""
+
+    def __init__(self, directory, env):
+        self.directory = directory
+        self.ini = directory / "production.ini"
+        self.config = configparser.ConfigParser(interpolation=None)
+        self.config.optionxform = str
+        self.config.read(ROOT / "development.ini")
+        self.save()
+        venv_bin = str(pathlib.Path(sys.executable).parent)
+        self.env = {name: value for name, value in os.environ.items()
+                    if not name.startswith("VEXPENSES_") or name.startswith("VEXPENSES_TEST_")}
+        self.env.update(env, PATH=os.pathsep.join([venv_bin, os.environ.get("PATH", "")]))
+        self.pasted = False
+        self.ran = []
+
+    def save(self):
+        with self.ini.open("w") as out:
+            self.config.write(out)
+
+    def paste(self, block):
+        """An ini block into production.ini: its options replace those of the same name."""
+        text = block.text if block.text.startswith("[") else "[app:main]\n" + block.text
+        shown = configparser.ConfigParser(interpolation=None)
+        shown.optionxform = str
+        shown.read_string(text)
+        for section in shown.sections():
+            if not self.config.has_section(section):
+                self.config.add_section(section)
+            for option, value in shown[section].items():
+                self.config[section][option] = value
+        self.save()
+        self.pasted = True
+
+    def run(self, command):
+        typed = OPTIONAL.sub("", command)
+        result = subprocess.run(["bash", "-c", typed], cwd=self.directory, env=self.env,
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, (
+            f"{command!r} exited with {result.returncode}\n{result.stdout[-3000:]}\n"
+            f"{result.stderr[-3000:]}\nproduction.ini:\n{self.ini.read_text()}")
+        self.ran.append((command, result.stdout))
+        return result.stdout
+
+    def sql(self, block):
+        url = self.env.get("VEXPENSES_DATABASE_URL") or self.config["app:main"][
+            "vexpenses.database_url"]
+        engine = sa.create_engine(url)
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(block.text.strip().rstrip(";"))
+        finally:
+            engine.dispose()
+
+
+@pytest.mark.parametrize("page", REFERENCE)
+def test_the_reference_page_works_as_written(page, tmp_path, request):
+    """The page's commands run as written against its own production.ini (the
+    embedded default with the page's blocks pasted in), which then checks."""
+    reader = READER.get(page, {})
+    env = dict(reader.get("env", {}))
+    if reader.get("mysql"):
+        env["VEXPENSES_DATABASE_URL"] = request.getfixturevalue("mysql_database")
+    desk = Desk(tmp_path, env)
+    for name, text in reader.get("files", {}).items():
+        (tmp_path / name).write_text(text)
+    for block in walked(page):
+        if block.lang == "ini":
+            desk.paste(block)
+        elif block.lang == "sql":
+            if reader.get("before_sql"):
+                desk.run(reader["before_sql"])
+            desk.sql(block)
+        else:
+            for command in block.commands:
+                desk.run(command)
+    if desk.pasted:
+        assert "all is well" in desk.run("vexpenses check production.ini")
+    for piece, printed in reader.get("expect", {}).items():
+        outputs = [output for command, output in desk.ran if piece in command]
+        assert outputs and all(printed in output for output in outputs), (piece, outputs)
