@@ -49,11 +49,12 @@ import sysconfig
 import tomllib
 import urllib.error
 import urllib.request
+import uuid
 
 import pytest
 import sqlalchemy as sa
 
-from vexpenses_core.testing import wait_for
+from vexpenses_core.testing import MYSQL_URL, wait_for
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 GUIDE = "docs/writing-a-plugin.md"
@@ -552,6 +553,20 @@ READER = {
 }
 
 
+@pytest.fixture
+def own_mysql_database():
+    """A MariaDB database of the page's own: its migrate sees no other test's branches."""
+    name = f"vexpenses_docs_{uuid.uuid4().hex[:10]}"
+    server = sa.create_engine(MYSQL_URL)
+    with server.connect() as conn:
+        conn.exec_driver_sql(
+            f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    yield f"{MYSQL_URL}/{name}?charset=utf8mb4"
+    with server.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+    server.dispose()
+
+
 class Desk:
     """A reader's directory holding production.ini, and their shell in it."""
 
@@ -615,7 +630,7 @@ def test_the_reference_page_works_as_written(page, tmp_path, request):
     reader = READER.get(page, {})
     env = dict(reader.get("env", {}))
     if reader.get("mysql"):
-        env["VEXPENSES_DATABASE_URL"] = request.getfixturevalue("mysql_database")
+        env["VEXPENSES_DATABASE_URL"] = request.getfixturevalue("own_mysql_database")
     desk = Desk(tmp_path, env)
     for name, text in reader.get("files", {}).items():
         (tmp_path / name).write_text(text)
