@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from vexpenses_core.testing import write_ini
 
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 VEXPENSES = str(pathlib.Path(sys.executable).with_name("vexpenses"))
 
 
@@ -58,6 +59,23 @@ def test_migrate_says_what_it_applied(tmp_path):
     again = run(["migrate", ini], env)
     assert again.returncode == 0, again.stderr
     assert again.stdout == "nothing to apply: the database was already up to date\n"
+
+
+def test_migrate_says_what_it_applied_when_the_ini_auto_migrates(tmp_path):
+    """development.ini turns auto-migration on: loading the app must not apply
+    everything before the command can, or it reports nothing to apply, and
+    Alembic's INFO lines must not flood the terminal."""
+    ini = tmp_path / "development.ini"
+    ini.write_text((ROOT / "development.ini").read_text())
+    env = {"VEXPENSES_DATABASE_URL": f"sqlite:///{tmp_path}/dev.sqlite",
+           "VEXPENSES_UPLOAD_DIR": str(tmp_path / "uploads")}
+    env.pop("VEXPENSES_AUTO_MIGRATE", None)
+    result = subprocess.run([VEXPENSES, "migrate", str(ini)], capture_output=True, text=True,
+                            timeout=120, env={k: v for k, v in os.environ.items()
+                                              if k != "VEXPENSES_AUTO_MIGRATE"} | env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("applied ") and "core_0001" in result.stdout
+    assert "alembic" not in result.stderr, result.stderr
 
 
 def test_version_names_the_core_and_each_installed_plugin():

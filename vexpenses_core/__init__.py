@@ -5,6 +5,7 @@ assembled service uses :func:`main` through PasteDeploy.
 """
 
 import atexit
+from logging import getLogger  # the name logging is our .logging module here
 
 from pyramid.config import Configurator
 
@@ -19,6 +20,8 @@ from .schemas import Body, Reply, invalid, validate
 from .scripting import bootstrap_app
 from .settings import ConfigurationError
 from .tasks import task
+
+log = getLogger(__name__)
 
 __all__ = [
     # plugin API
@@ -82,7 +85,9 @@ def make_wsgi_app(config):
     if registry.settings["vexpenses.auto_migrate"]:
         from .migrate import upgrade
 
-        upgrade(registry)
+        applied = upgrade(registry)
+        if applied:
+            log.info("applied %d migration(s): %s", len(applied), ", ".join(applied))
     app = config.make_wsgi_app()
     atexit.register(registry.queue.close)
     registry.pm.hook.vexpenses_app_created(registry=registry)

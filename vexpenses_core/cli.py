@@ -6,26 +6,46 @@ Subcommands come from the core and from every installed plugin through
 """
 
 import argparse
+import contextlib
 import importlib.metadata
 import logging
+import os
 import sys
 
 from .plugins import build_plugin_manager, installed_plugins
 from .scripting import bootstrap_app, startup_problems
+from .settings import ENV_SETTINGS
 
 log = logging.getLogger(__name__)
+AUTO_MIGRATE = ENV_SETTINGS["vexpenses.auto_migrate"]
 
 
 def cmd_migrate(args):
     from .migrate import upgrade
 
-    with bootstrap_app(args.config_uri) as env:
+    # The app is loaded without auto-migration (development.ini turns it
+    # on), or it would apply everything first and leave nothing to report.
+    with auto_migrate_off(), bootstrap_app(args.config_uri) as env:
         applied = upgrade(env["registry"])
     if applied:
         print(f"applied {len(applied)} migration{'s' if len(applied) > 1 else ''} "
               f"({', '.join(applied)}); the database is up to date")
     else:
         print("nothing to apply: the database was already up to date")
+
+
+@contextlib.contextmanager
+def auto_migrate_off():
+    """Load the app with ``vexpenses.auto_migrate`` off, whatever CONFIG says."""
+    saved = os.environ.get(AUTO_MIGRATE)
+    os.environ[AUTO_MIGRATE] = "false"  # the variable wins over the ini file
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ[AUTO_MIGRATE]
+        else:
+            os.environ[AUTO_MIGRATE] = saved
 
 
 def cmd_check(args):
