@@ -37,6 +37,16 @@ def test_shape_matches_laravel():
     assert page["links"][-1]["label"] == "Next &raquo;"
 
 
+def test_a_list_may_choose_its_page_size():
+    """Paginator is public: a plugin's list of 25 a page is not a server error."""
+    page = Paginator(request_for(), items=[{"id": i} for i in range(25)], total=60, page=1,
+                     per_page=25).to_dict()
+    assert page["per_page"] == 25 and page["last_page"] == 3
+    assert (page["from"], page["to"]) == (1, 25)
+    with pytest.raises(ValueError, match="cannot hold"):
+        Paginator(request_for(), items=[{"id": i} for i in range(11)], total=11, page=1)
+
+
 def test_page_beyond_the_last_is_empty_not_an_error():
     page = Paginator(request_for(), items=[], total=5, page=9).to_dict()
     assert page["data"] == [] and page["from"] is None and page["to"] is None

@@ -136,7 +136,7 @@ def revision(registry, branch, message):
     config = alembic_config(registry, only_enabled=True)
     known = ScriptDirectory.from_config(config).revision_map.iterate_revisions("heads", "base")
     numbers = [int(rev.revision.rpartition("_")[2]) for rev in known
-               if re.fullmatch(rf"{branch}_\d+", rev.revision)]
+               if re.fullmatch(rf"{re.escape(branch)}_\d+", rev.revision)]
     tables = _branch_tables(registry, branch)
 
     def include_object(obj, name, type_, reflected, compare_to):

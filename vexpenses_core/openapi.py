@@ -47,7 +47,7 @@ class Paginator(BaseModel, Generic[Item]):
     """Laravel's LengthAwarePaginator (docs/accounts.md)."""
 
     current_page: int = Field(ge=1)
-    data: list[Item] = Field(max_length=10)
+    data: list[Item] = Field(description="At most `per_page` items.")
     first_page_url: str
     from_: int | None = Field(alias="from")
     last_page: int = Field(ge=1)
@@ -55,7 +55,8 @@ class Paginator(BaseModel, Generic[Item]):
     links: list[PageLink]
     next_page_url: str | None
     path: str
-    per_page: Literal[10]
+    per_page: int = Field(ge=1, description="10 in the accounts API and the bundled "
+                                             "plugins' lists, as in the original app.")
     prev_page_url: str | None
     to: int | None
     total: int = Field(ge=0)

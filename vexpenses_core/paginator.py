@@ -55,6 +55,8 @@ class Paginator:
     def __init__(self, request, items, total, page, per_page=PER_PAGE, filters=None):
         """``filters`` are the query parameters that every page URL keeps."""
         self.items = list(items)
+        if per_page < 1 or len(self.items) > per_page:
+            raise ValueError(f"a page of {per_page} cannot hold {len(self.items)} items")
         self.total = total
         self.page = page
         self.per_page = per_page
