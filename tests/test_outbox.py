@@ -66,6 +66,26 @@ def test_a_task_whose_send_failed_stays_and_is_sent_later(make_testapp, redis_ur
     assert res.json["data"]["id"]
 
 
+def test_rows_of_a_disabled_plugin_do_not_stall_the_others(make_testapp, redis_url, caplog):
+    """A full batch of rows kept for an unregistered task must not hide the rows behind it."""
+    from vexpenses_core.tasks.outbox import OUTBOX_BATCH
+
+    app = make_testapp(**{"vexpenses.redis_url": redis_url})
+    registry = app.app.registry
+    with registry.dbengine.begin() as conn:
+        payload = '{"args": [], "kwargs": {}, "request_id": null}'
+        conn.execute(sa.insert(TaskOutbox), [
+            {"task": "gone.plugin_task", "payload": payload}
+            for _ in range(OUTBOX_BATCH + 1)])
+    undo = redis_down(registry.queue)
+    app.post_json("/api/v1/hello/greetings", {"name": "Ana"}, status=201)
+    undo()
+    assert registry.queue.resend_outbox(older_than=0) == 1
+    tasks = [task for task, _ in outbox(registry)]
+    assert len(tasks) == OUTBOX_BATCH + 1 and set(tasks) == {"gone.plugin_task"}
+    assert f"{OUTBOX_BATCH + 1} outbox rows wait for the task 'gone.plugin_task'" in caplog.text
+
+
 def test_resending_while_redis_is_still_down_keeps_the_rows(make_testapp, redis_url):
     app = make_testapp(**{"vexpenses.redis_url": redis_url})
     registry = app.app.registry

@@ -87,6 +87,10 @@ class TaskQueue:
         outbox.store(self, request, txn, name, args, kwargs)
         return None
 
+    def task_names(self):
+        """The names of every task registered with this queue's broker."""
+        return sorted(self.broker.get_all_tasks())
+
     def _check_registered(self, name):
         if self.broker.find_task(name) is None:
             raise LookupError(f"no task named {name!r} is registered; is its plugin enabled?")

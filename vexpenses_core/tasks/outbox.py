@@ -11,7 +11,7 @@ import json
 import logging
 
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..db import utcnow
 from ..logging import request_id_var
@@ -77,8 +77,12 @@ def resend(queue, older_than):
     table = TaskOutbox.__table__
     engine = queue.registry.dbengine
     cutoff = utcnow() - datetime.timedelta(seconds=older_than)
+    # Only rows whose task is registered: rows kept for a disabled plugin
+    # would otherwise fill every batch and stall the rows behind them.
+    registered = queue.task_names()
     query = (select(table.c.id, table.c.task, table.c.payload)
-             .where(table.c.created_at < cutoff).order_by(table.c.id).limit(OUTBOX_BATCH))
+             .where(table.c.created_at < cutoff, table.c.task.in_(registered))
+             .order_by(table.c.id).limit(OUTBOX_BATCH))
     if engine.dialect.name == "mysql":  # two supervisors never send the same row
         query = query.with_for_update(skip_locked=True)
     sent = []
@@ -96,7 +100,20 @@ def resend(queue, older_than):
             delete(conn, sent)
     if sent:
         log.warning("sent %d tasks that had stayed in the outbox", len(sent))
+    _report_kept(engine, table, cutoff, registered)
     return len(sent)
+
+
+def _report_kept(engine, table, cutoff, registered):
+    """Say which rows wait for a task no enabled plugin registers."""
+    with engine.connect() as conn:
+        kept = conn.execute(
+            select(table.c.task, func.count()).where(
+                table.c.created_at < cutoff, table.c.task.not_in(registered))
+            .group_by(table.c.task)).all()
+    for name, count in kept:
+        log.error("%d outbox rows wait for the task %r, which no enabled plugin registers",
+                  count, name)
 
 
 def delete(conn, ids):
