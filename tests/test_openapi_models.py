@@ -159,3 +159,20 @@ def test_a_plugins_own_rule_is_rendered_by_its_kind():
 
     assert errors(Numbers, {"some_number": 2}) == {
         "some_number": ["The some number field is invalid."]}
+
+
+def test_self_service_routes_are_published_from_their_models(every_plugin_app):
+    paths = every_plugin_app.get("/api/v1/openapi.json").json
+    components = paths["components"]["schemas"]
+    patch = paths["paths"]["/api/v1/user/me"]["patch"]
+    ref = patch["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    profile = components[ref.rsplit("/", 1)[-1]]
+    assert set(profile["properties"]) == {"name", "birth_date"}
+    assert profile["additionalProperties"] is False and profile["minProperties"] == 1
+    assert "required" not in profile or profile["required"] == []
+    assert {"200", "401", "422"} <= set(patch["responses"])
+    post = paths["paths"]["/api/v1/user/me/password"]["post"]
+    ref = post["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    change = components[ref.rsplit("/", 1)[-1]]
+    assert change["required"] == ["current_password", "password", "password_confirmation"]
+    assert {"200", "401", "422", "429"} <= set(post["responses"])

@@ -357,6 +357,39 @@ def vexpenses_profile_viewed(request, user):
 
 
 @hookspec
+def vexpenses_profile_updated(request, user, fields):
+    """A user changed their own profile with ``PATCH /api/v1/user/me``.
+
+    :param request: the current request.
+    :param user: the authenticated user, already holding the new values.
+    :param fields: the names of the fields sent, sorted: some of ``"birth_date"``
+        and ``"name"``. A field sent with its current value is listed too.
+    :return: nothing. The return value is ignored: the hook cannot change
+        the response.
+    :runs: in a request, inside its transaction, which commits.
+    """
+
+
+@hookspec
+def vexpenses_password_changed(request, user, sessions_ended):
+    """A user changed their password with ``POST /api/v1/user/me/password``,
+    proving the current one.
+
+    Not called for a reset through a link: that is
+    ``vexpenses_password_reset_completed``. Both take the same arguments, so one
+    function can implement both (the mailer sends the same notice).
+
+    :param request: the current request.
+    :param user: the authenticated user, who now has the new password.
+    :param sessions_ended: how many of the user's *other* active login sessions
+        were ended (an integer, possibly 0). The session of the request itself
+        stays logged in.
+    :runs: in a request, inside its transaction, which commits. A wrong
+        current password is a 422 and calls no hook.
+    """
+
+
+@hookspec
 def vexpenses_users_listed(request, user, filters):
     """A user listed users with ``GET /api/v1/user``, by page or by cursor.
 

@@ -6,7 +6,7 @@ import uuid
 
 from sqlalchemy import and_, select, update
 
-from ..api import APIError
+from ..api import APIError, ValidationError
 from ..db import utcnow
 from ..models import AuthSession, RefreshToken, User
 from ..security import oldest_live_login, session_limit
@@ -22,6 +22,8 @@ class InvalidCredentials(APIError):
     def __init__(self):
         super().__init__("Invalid credentials.", "The provided credentials are incorrect.")
 
+
+WRONG_CURRENT_PASSWORD = "The current password is incorrect."
 
 SESSION_TOO_OLD = "The login has reached its maximum lifetime; log in again."
 
@@ -64,6 +66,31 @@ class AuthService:
         request.pm.hook.vexpenses_user_logged_in(request=request, user=user,
                                                  session_id=session.id)
         return user, session, token, expires_in, refresh
+
+    def change_password(self, user, current_password, new_password):
+        """Set ``user``'s new password once they prove the current one, and announce it.
+
+        The proof counts towards the account's login limits, as a login does:
+        a stolen access token does not buy unlimited guesses. Success
+        re-hashes with the configured hasher, ends every *other* session of
+        the user (the request's own stays), clears their failed logins and
+        fires ``vexpenses_password_changed``. Returns how many sessions ended;
+        raises ``RateLimited``, or a 422 on ``current_password``.
+        """
+        request = self.request
+        limiter = request.find_service(IRateLimiter)
+        limiter.hit("login_ip", request.client_addr or "-")
+        limiter.hit("login_account", user.email)
+        limiter.check_login_delay(user.email)
+        if not self.hasher.verify(user.password_hash, current_password):
+            limiter.login_failed(user.email)
+            raise ValidationError({"current_password": [WRONG_CURRENT_PASSWORD]})
+        limiter.login_succeeded(user.email)
+        UserService(request).set_password(user, new_password)
+        ended = self.revoke_all(user, "password_changed", keep=self.current_session_id())
+        request.pm.hook.vexpenses_password_changed(
+            request=request, user=user, sessions_ended=ended)
+        return ended
 
     def check_password(self, email, password):
         """The user when ``password`` is right; rehashes when needed."""
@@ -239,11 +266,12 @@ class AuthService:
         self.revoke(session, reason)
         return session
 
-    def revoke_all(self, user, reason="logout_all"):
-        """End every session of ``user``; returns how many were active."""
+    def revoke_all(self, user, reason="logout_all", keep=None):
+        """End every session of ``user`` but ``keep`` (an id); returns how many were active."""
+        others = [AuthSession.id != keep] if keep else []
         result = self.db.execute(
             update(AuthSession)
-            .where(AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None))
+            .where(AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None), *others)
             .values(revoked_at=utcnow(), revoked_reason=reason)
             .execution_options(vexpenses_users=[user.id])  # see vexpenses_core.identity
         )

@@ -83,9 +83,18 @@ def add_paths(spec):
         spec, "Set a new password with a reset token; ends every session", 200,
         "Password reset successfully", request=schemas.RecoverPassword,
         params=parameters(spec, schemas.RecoverLink), errors=[invalid])}
-    p["/api/v1/user/me"] = {"get": operation(
-        spec, "The current user", 200, "Success on get user", secured=True,
-        data=schemas.User)}
+    p["/api/v1/user/me"] = {
+        "get": operation(spec, "The current user", 200, "Success on get user", secured=True,
+                         data=schemas.User),
+        "patch": operation(spec, "Change any of the user's name and birth date", 200,
+                           "Success on update user", secured=True,
+                           request=schemas.UpdateProfile, errors=[invalid],
+                           data=schemas.User),
+    }
+    p["/api/v1/user/me/password"] = {"post": operation(
+        spec, "Change the password, proving the current one; ends the other sessions", 200,
+        "Password changed successfully", secured=True, request=schemas.ChangePassword,
+        errors=[invalid, limited])}
     # Laravel's LengthAwarePaginator; with ?cursor= its CursorPaginator.
     p["/api/v1/user"] = {"get": operation(
         spec, "List users, 10 per page", 200, "Success on get users", secured=True,

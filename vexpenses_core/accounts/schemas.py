@@ -10,8 +10,10 @@ import datetime
 import json
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, StringConstraints, WithJsonSchema
+from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
+from pydantic import ValidationError as PydanticError
 
+from ..api import ValidationError
 from ..paginator import PageQuery
 from ..schemas import (
     SCHEMA_REQUIRED,
@@ -21,6 +23,7 @@ from ..schemas import (
     Reply,
     Required,
     Unchecked,
+    errors_of,
     filter_text,
     invalid,
     string,
@@ -126,6 +129,68 @@ class RecoverPassword(Body):
 
     token: ResetToken = Field(default=None, validate_default=True)
     email: Email = Field(default=None, validate_default=True)
+    password: NewPassword
+    password_confirmation: Confirmation = None
+
+
+PROFILE_FIELDS = ("name", "birth_date")
+EMAIL_CHANGE_NOT_SUPPORTED = (
+    "The email cannot be changed here; changing an e-mail address is not supported yet.")
+# Unknown fields are named back when their names are short; the rest are counted.
+MAX_FIELD_NAME_ECHOED = 64
+MAX_FIELDS_ECHOED = 10
+
+
+def _profile_schema(schema, model):
+    Body.model_config["json_schema_extra"](schema, model)
+    schema["additionalProperties"] = False
+    schema["minProperties"] = 1
+
+
+class UpdateProfile(Body):
+    """``PATCH /me``: any of ``name`` and ``birth_date``, with register's rules.
+
+    Nothing else may be sent: an unknown field is an error, not ignored, so
+    that a client never believes it changed something it did not.
+    """
+
+    model_config = ConfigDict(json_schema_extra=_profile_schema)
+
+    name: Name = None
+    birth_date: BirthDate = None
+
+    @classmethod
+    def changes(cls, data):
+        """``{field: value}`` of the fields sent, checked; a 422 names every problem."""
+        errors = {}
+        if not data:
+            errors["body"] = [f"Send at least one of these fields: {', '.join(PROFILE_FIELDS)}."]
+        unknown = sorted(key for key in data if key not in PROFILE_FIELDS)
+        if "email" in unknown:
+            unknown.remove("email")
+            errors["email"] = [EMAIL_CHANGE_NOT_SUPPORTED]
+        echoed = [key for key in unknown if len(key) <= MAX_FIELD_NAME_ECHOED]
+        for key in echoed[:MAX_FIELDS_ECHOED]:
+            errors[key] = [f"The {key} field cannot be changed here."]
+        others = len(unknown) - min(len(echoed), MAX_FIELDS_ECHOED)
+        if others:
+            errors.setdefault("body", []).append(
+                f"{others} more unknown field(s) were sent; only "
+                f"{' and '.join(PROFILE_FIELDS)} can be changed here.")
+        known = {key: data[key] for key in PROFILE_FIELDS if key in data}
+        try:
+            body = cls.model_validate(known)
+        except PydanticError as exc:
+            errors = {**errors_of(exc, cls), **errors}
+        if errors:
+            raise ValidationError(errors)
+        return {key: getattr(body, key) for key in known}
+
+
+class ChangePassword(Body):
+    """``POST /me/password``: the current password, and the new one twice."""
+
+    current_password: Password
     password: NewPassword
     password_confirmation: Confirmation = None
 

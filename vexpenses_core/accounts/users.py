@@ -77,6 +77,18 @@ class UserService:
         self.request.pm.hook.vexpenses_profile_viewed(request=self.request, user=user)
         return user
 
+    def update_profile(self, user, changes):
+        """Set ``user``'s ``changes`` (``{field: value}``, already checked) and announce
+        it (``vexpenses_profile_updated``). Returns the user."""
+        for field, value in changes.items():
+            setattr(user, field, value)
+        self.db.flush()  # updated_at, and the cached identity forgotten at commit
+        if "name" in changes:
+            self.users_changed()  # a name filter's cached total may change
+        self.request.pm.hook.vexpenses_profile_updated(
+            request=self.request, user=user, fields=sorted(changes))
+        return user
+
     def search(self, viewer, filters, page=1, after=None):
         """Users matching ``filters`` (name, email), announced as listed by ``viewer``.
 

@@ -103,6 +103,18 @@ def me(request):
     return success(request, "Success on get user", user_dict(user))
 
 
+def update_me(request):
+    changes = schemas.UpdateProfile.changes(json_body(request))
+    user = UserService(request).update_profile(request.identity, changes)
+    return success(request, "Success on update user", user_dict(user))
+
+
+def change_password(request):
+    body = validate(schemas.ChangePassword, json_body(request))
+    AuthService(request).change_password(request.identity, body.current_password, body.password)
+    return success(request, "Password changed successfully", None)
+
+
 def list_users(request):
     query = query_of(request, schemas.UserList)
     filters = {"name": query.name, "email": query.email}
@@ -144,7 +156,8 @@ ROUTES = [
     ("session", "/sessions/{session_id}", [("DELETE", revoke_session, "authenticated")]),
     ("forgot", "/forgot-password", [("POST", forgot_password, None)]),
     ("recover", "/recover-password", [("POST", recover_password, None)]),
-    ("me", "/me", [("GET", me, "authenticated")]),
+    ("me", "/me", [("GET", me, "authenticated"), ("PATCH", update_me, "authenticated")]),
+    ("me_password", "/me/password", [("POST", change_password, "authenticated")]),
     ("list", "", [("GET", list_users, "authenticated")]),
     ("list_slash", "/", [("GET", list_users, "authenticated")]),
 ]
