@@ -32,6 +32,10 @@ NOT_APPLICABLE = [
     # is still fuzzed here, and negative_data_rejection still runs.
     ("POST", "/api/v1/user/register", "positive_data_acceptance"),
     ("POST", "/api/v1/user/recover-password", "positive_data_acceptance"),
+    # The same rules as register's (a name is folded before it is measured, a
+    # birth date is not after today), and the current password must be right.
+    ("PATCH", "/api/v1/user/me", "positive_data_acceptance"),
+    ("POST", "/api/v1/user/me/password", "positive_data_acceptance"),
     # A cursor is only valid if the service issued it (an opaque string); the
     # log's "to" must not precede its "from".
     ("GET", "/api/v1/user", "positive_data_acceptance"),
