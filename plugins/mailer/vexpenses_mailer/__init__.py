@@ -62,6 +62,12 @@ def vexpenses_password_reset_completed(request, user, sessions_ended):
                         {"sessions_ended": int(sessions_ended or 0)})
 
 
+@hookimpl
+def vexpenses_password_changed(request, user, sessions_ended):
+    # The same notice as after a reset: either way the password changed.
+    vexpenses_password_reset_completed(request, user, sessions_ended)
+
+
 # -- the csv_import plugin's events (in a worker; csv_import may be disabled) --
 
 
