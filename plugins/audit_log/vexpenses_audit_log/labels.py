@@ -18,6 +18,8 @@ BUILTIN_LABELS = {
     "vexpenses_password_reset_requested": "Password reset requested",
     "vexpenses_password_reset_completed": "Password reset completed",
     "vexpenses_profile_viewed": "Get user",
+    "vexpenses_profile_updated": "Update user",
+    "vexpenses_password_changed": "Password changed",
     "vexpenses_users_listed": "Get users",
     # this plugin's own
     "vexpenses_audit_pruned": "Audit log pruned",
@@ -76,6 +78,13 @@ DESCRIPTIONS = {
         f"{_user(p)} set a new password; {p.get('sessions_ended')} session(s) ended."
     ),
     "vexpenses_profile_viewed": lambda p: f"{_user(p)} viewed their profile.",
+    "vexpenses_profile_updated": lambda p: (
+        f"{_user(p)} updated their profile ({', '.join(map(str, p['fields']))})."
+    ),
+    "vexpenses_password_changed": lambda p: (
+        f"{_user(p)} changed their password; {p.get('sessions_ended')} other session(s) "
+        f"ended."
+    ),
     "vexpenses_users_listed": lambda p: f"{_user(p)} listed users{_filters(p.get('filters'))}.",
     "vexpenses_audit_pruned": lambda p: (
         f"{p.get('deleted')} audit row(s) created before {p.get('cutoff')} were deleted; "
