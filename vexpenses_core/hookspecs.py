@@ -402,3 +402,44 @@ def vexpenses_users_listed(request, user, filters):
         the response.
     :runs: in a request, inside its transaction, which commits.
     """
+
+
+@hookspec
+def vexpenses_user_exported(request, user):
+    """A user exported the data held about them with ``GET /api/v1/user/me/export``
+    (the LGPD right of access).
+
+    :param request: the current request.
+    :param user: the authenticated user, whose data was exported.
+    :return: nothing. The return value is ignored: the hook cannot change
+        the export.
+    :runs: in a request, inside its transaction, which commits, after every
+        ``vexpenses_export_user`` section was gathered. A request over
+        ``vexpenses.ratelimit.export`` is a 429 and calls no hook.
+    """
+
+
+# -- Accounts data -----------------------------------------------------------
+
+
+@hookspec
+def vexpenses_export_user(request, user, limit):
+    """The data this plugin holds about ``user``, for their export.
+
+    Each plugin answers for its own tables. The core puts ``user`` and
+    ``sessions`` itself; a plugin's section names must be new: a name that
+    the core or another plugin already gave is an error (a 500, and a bug
+    to fix in one of the plugins), never a silent overwrite.
+
+    :param request: the current request.
+    :param user: the authenticated user (a :class:`~vexpenses_core.models.User`).
+    :param limit: the most rows a list section may hold. Return at most
+        ``limit + 1`` rows, newest first: the core keeps ``limit`` of them and
+        names the section in the export's ``truncated`` list when there were
+        more. Never load a table whole.
+    :return: ``{section name: data}``, with JSON-serialisable data (a list of
+        rows is usual), or ``None`` for nothing. Never a secret: no password
+        or token hashes, no sealed or signed links, no stored tokens.
+    :runs: in a request, inside its transaction, before
+        ``vexpenses_user_exported``.
+    """

@@ -51,6 +51,7 @@ ENV_SETTINGS = {
     "vexpenses.ratelimit.forgot_ip": "VEXPENSES_RATELIMIT_FORGOT_IP",
     "vexpenses.ratelimit.forgot_email": "VEXPENSES_RATELIMIT_FORGOT_EMAIL",
     "vexpenses.ratelimit.register_ip": "VEXPENSES_RATELIMIT_REGISTER_IP",
+    "vexpenses.ratelimit.export": "VEXPENSES_RATELIMIT_EXPORT",
 }
 
 DEFAULTS = {
@@ -90,6 +91,7 @@ DEFAULTS = {
     "vexpenses.ratelimit.forgot_ip": "10 per hour",
     "vexpenses.ratelimit.forgot_email": "3 per hour",
     "vexpenses.ratelimit.register_ip": "20 per hour",
+    "vexpenses.ratelimit.export": "5 per hour",
 }
 
 JWT_ALGORITHMS = ("HS256", "RS256", "EdDSA")
@@ -189,7 +191,7 @@ POSITIVE_INTEGERS = (
     "vexpenses.ratelimit.login_free_failures",
 )
 RATES = ("ratelimit.login_ip", "ratelimit.login_account", "ratelimit.forgot_ip",
-         "ratelimit.forgot_email", "ratelimit.register_ip")
+         "ratelimit.forgot_email", "ratelimit.register_ip", "ratelimit.export")
 
 
 def normalize_settings(settings, environ=None):

@@ -95,6 +95,15 @@ def add_paths(spec):
         spec, "Change the password, proving the current one; ends the other sessions", 200,
         "Password changed successfully", secured=True, request=schemas.ChangePassword,
         errors=[invalid, limited])}
+    export = operation(
+        spec, "Everything held about the user (LGPD right of access)", 200,
+        "Success on export user", secured=True, params=parameters(spec, schemas.ExportQuery),
+        errors=[invalid, limited], data=schemas.Export)
+    export["description"] = (
+        "Never cached (Cache-Control: no-store). With download=true the same JSON comes "
+        "with Content-Disposition: attachment; filename=\"vexpenses-export-<id>.json\". "
+        "Rate-limited per user: vexpenses.ratelimit.export.")
+    p["/api/v1/user/me/export"] = {"get": export}
     # Laravel's LengthAwarePaginator; with ?cursor= its CursorPaginator.
     p["/api/v1/user"] = {"get": operation(
         spec, "List users, 10 per page", 200, "Success on get users", secured=True,

@@ -62,7 +62,8 @@ class RateLimiter:
         self.enabled = settings["vexpenses.ratelimit.enabled"]
         self.limits = {
             name: parse(settings[f"vexpenses.ratelimit.{name}"])
-            for name in ("login_ip", "login_account", "forgot_ip", "forgot_email", "register_ip")
+            for name in ("login_ip", "login_account", "forgot_ip", "forgot_email", "register_ip",
+                         "export")
         }
         self.free_failures = settings["vexpenses.ratelimit.login_free_failures"]
         self.prefix = settings["vexpenses.redis_prefix"]

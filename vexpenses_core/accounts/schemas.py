@@ -244,6 +244,12 @@ class UserList(PageQuery):
                       Field(description="opaque; empty to start a cursor walk")] = None
 
 
+class ExportQuery(Query):
+    download: bool = Field(default=False, description=(
+        "true (or 1) to have the same JSON as a file to save: "
+        "Content-Disposition: attachment"))
+
+
 class RecoverLink(Query):
     """The e-mailed link's token and e-mail: the body's win (checked with it)."""
 
@@ -293,6 +299,50 @@ class Session(Reply):
     ip_address: str | None = None
     user_agent: str | None = None
     current: bool
+
+
+class ExportUser(Reply):
+    """Every stored field of the user but the secrets; later columns appear too."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: int
+    name: str
+    email: Annotated[str, Field(json_schema_extra={"format": "idn-email"})]
+    birth_date: datetime.date | None
+    is_admin: bool
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+
+
+class ExportSession(Reply):
+    """A login session, ended or not, without its refresh tokens."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    user_id: int
+    created_at: datetime.datetime
+    last_used_at: datetime.datetime | None
+    expires_at: datetime.datetime
+    revoked_at: datetime.datetime | None
+    revoked_reason: str | None
+    ip_address: str | None
+    user_agent: str | None
+    current: bool
+
+
+class Export(Reply):
+    """Everything held about the user. Each plugin adds its own sections
+    (csv_import: ``imports``, audit_log: ``audit_log``, mailer:
+    ``mail_deliveries``); ``truncated`` names the list sections cut at 1,000
+    rows, newest kept."""
+
+    model_config = ConfigDict(extra="allow")
+
+    user: ExportUser
+    sessions: list[ExportSession]
+    truncated: list[str]
 
 
 class SessionsEnded(Reply):

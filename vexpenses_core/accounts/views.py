@@ -9,6 +9,7 @@ from ..paginator import PER_PAGE, Paginator
 from ..schemas import query_of, validate
 from . import schemas
 from .auth import AuthService, RefreshReuse
+from .export import ExportService
 from .reset import PasswordResetService
 from .tasks import password_reset
 from .users import UserService, encode_cursor, user_dict
@@ -115,6 +116,20 @@ def change_password(request):
     return success(request, "Password changed successfully", None)
 
 
+def export_me(request):
+    """GET /me/export: the envelope; with ?download=true the same JSON as a file."""
+    query = query_of(request, schemas.ExportQuery)
+    exports = ExportService(request)
+    exports.limit(request.identity)
+    data = schemas.Export.model_validate(exports.export(request.identity)).model_dump()
+    response = request.response
+    response.headers["Cache-Control"] = "no-store"
+    if query.download:
+        response.headers["Content-Disposition"] = (
+            f'attachment; filename="vexpenses-export-{request.identity.id}.json"')
+    return success(request, "Success on export user", data)
+
+
 def list_users(request):
     query = query_of(request, schemas.UserList)
     filters = {"name": query.name, "email": query.email}
@@ -158,6 +173,7 @@ ROUTES = [
     ("recover", "/recover-password", [("POST", recover_password, None)]),
     ("me", "/me", [("GET", me, "authenticated"), ("PATCH", update_me, "authenticated")]),
     ("me_password", "/me/password", [("POST", change_password, "authenticated")]),
+    ("me_export", "/me/export", [("GET", export_me, "authenticated")]),
     ("list", "", [("GET", list_users, "authenticated")]),
     ("list_slash", "/", [("GET", list_users, "authenticated")]),
 ]
