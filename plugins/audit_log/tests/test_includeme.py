@@ -20,10 +20,12 @@ def test_tables_exist_and_the_plugin_is_listed(app):
     plugins = app.get("/api/v1/plugins", headers=bearer(token)).json["data"]
     [ours] = [p for p in plugins if p["name"] == "audit_log"]
     assert ours["project"] == "vexpenses-audit-log"
-    # Recording needs no account hookimpls: it watches the plugin manager.
+    # Recording needs no account hookimpls: it watches the plugin manager. It only
+    # gives the user's rows to their data export.
     assert ours["hooks"] == ["vexpenses_add_commands", "vexpenses_addhooks",
                              "vexpenses_app_created", "vexpenses_check_settings",
-                             "vexpenses_includeme", "vexpenses_openapi"]
+                             "vexpenses_export_user", "vexpenses_includeme",
+                             "vexpenses_openapi"]
 
 
 def test_including_twice_records_once(app):

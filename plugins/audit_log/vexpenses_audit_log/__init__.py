@@ -40,5 +40,12 @@ def vexpenses_openapi(spec):
 
 
 @hookimpl
+def vexpenses_export_user(request, user, limit):
+    from .export import rows_of
+
+    return rows_of(request.dbsession, user, limit)
+
+
+@hookimpl
 def vexpenses_app_created(registry):
     lifecycle.start(registry)

@@ -21,6 +21,7 @@ BUILTIN_LABELS = {
     "vexpenses_profile_updated": "Update user",
     "vexpenses_password_changed": "Password changed",
     "vexpenses_users_listed": "Get users",
+    "vexpenses_user_exported": "Export user",
     # this plugin's own
     "vexpenses_audit_pruned": "Audit log pruned",
 }
@@ -86,6 +87,7 @@ DESCRIPTIONS = {
         f"ended."
     ),
     "vexpenses_users_listed": lambda p: f"{_user(p)} listed users{_filters(p.get('filters'))}.",
+    "vexpenses_user_exported": lambda p: f"{_user(p)} exported their data.",
     "vexpenses_audit_pruned": lambda p: (
         f"{p.get('deleted')} audit row(s) created before {p.get('cutoff')} were deleted; "
         f"the chain now starts at row {p.get('first_kept_id')}."

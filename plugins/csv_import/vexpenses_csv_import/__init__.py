@@ -76,6 +76,13 @@ def vexpenses_openapi(spec):
     openapi.add_paths(spec)
 
 
+@hookimpl
+def vexpenses_export_user(request, user, limit):
+    from .export import imports_of
+
+    return imports_of(request.dbsession, user, limit)
+
+
 @hookimpl(optionalhook=True)
 def vexpenses_audit_labels():
     # The audit log's names for this plugin's events (it may not be enabled).

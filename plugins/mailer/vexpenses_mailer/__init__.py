@@ -37,6 +37,13 @@ def vexpenses_openapi(spec):
     openapi.add_paths(spec)
 
 
+@hookimpl
+def vexpenses_export_user(request, user, limit):
+    from .export import deliveries_of
+
+    return deliveries_of(request.dbsession, user, limit)
+
+
 @hookimpl(optionalhook=True)
 def vexpenses_audit_labels():
     # The audit log's name for this plugin's event (it may not be enabled).
