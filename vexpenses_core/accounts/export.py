@@ -56,18 +56,11 @@ class ExportService:
         if len(sessions) > MAX_ROWS:
             truncated.append("sessions")
         data["sessions"] = sessions[:MAX_ROWS]
-        owners = dict.fromkeys(CORE_SECTIONS, "the core")
-        for plugin, sections in self.plugin_sections(user):
-            for name, value in sections.items():
-                if name in owners:
-                    raise ExportConflict(
-                        f"the export section {name!r} is given by both {owners[name]!r} "
-                        f"and plugin {plugin!r}")
-                owners[name] = plugin
-                if isinstance(value, list) and len(value) > MAX_ROWS:
-                    truncated.append(name)
-                    value = value[:MAX_ROWS]
-                data[name] = value
+        for name, value in self.plugin_sections(user).items():
+            if isinstance(value, list) and len(value) > MAX_ROWS:
+                truncated.append(name)
+                value = value[:MAX_ROWS]
+            data[name] = value
         data["truncated"] = truncated
         self.request.pm.hook.vexpenses_user_exported(request=self.request, user=user)
         return data
@@ -82,19 +75,19 @@ class ExportService:
         return [{**stored_fields(row), "current": row.id == current} for row in rows]
 
     def plugin_sections(self, user):
-        """``[(plugin name, {section: data})]`` from every ``vexpenses_export_user``.
+        """``{section: data}`` merged from every ``vexpenses_export_user``.
 
-        The hookimpls are called one by one, not through the hook caller: so
-        that a clash names the plugin, and so that gathering (a query, not an
-        event) is not recorded by the audit log as an action of its own.
+        A section given twice is a plugin bug: raised, never overwritten.
         """
-        kwargs = {"request": self.request, "user": user, "limit": MAX_ROWS}
-        found = []
-        for impl in reversed(self.request.pm.hook.vexpenses_export_user.get_hookimpls()):
-            if impl.wrapper or impl.hookwrapper:
-                raise ExportConflict(f"plugin {impl.plugin_name!r}: vexpenses_export_user "
-                                     "cannot be a wrapper")
-            result = impl.function(*(kwargs[name] for name in impl.argnames))
-            if result:
-                found.append((impl.plugin_name, result))
-        return found
+        hook = self.request.pm.hook.vexpenses_export_user
+        merged = {}
+        for sections in hook(request=self.request, user=user, limit=MAX_ROWS):
+            for name, value in (sections or {}).items():
+                if name in merged or name in CORE_SECTIONS:
+                    implementers = sorted(impl.plugin_name for impl in hook.get_hookimpls())
+                    raise ExportConflict(
+                        f"the export section {name!r} is given twice; one of the plugins "
+                        f"implementing vexpenses_export_user claims another's: "
+                        f"{', '.join(implementers)}")
+                merged[name] = value
+        return merged

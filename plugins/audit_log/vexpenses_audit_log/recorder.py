@@ -33,6 +33,9 @@ CONFIGURATION_HOOKS = frozenset({
     "vexpenses_addhooks",
     "vexpenses_app_created",
     "vexpenses_audit_labels",
+    # Gathering a user's data for an export is a query; vexpenses_user_exported
+    # is the action.
+    "vexpenses_export_user",
 })
 
 # Whose row it is, where the acting user is not simply the authenticated one.
