@@ -17,7 +17,7 @@ from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
-from .transactions import RETRYABLE_MYSQL_ERRORS
+from .transactions import RETRYABLE_MYSQL_ERRORS, mysql_error_code
 
 # Stable constraint names, so that Alembic migrations mean the same thing on
 # SQLite and MySQL.
@@ -110,8 +110,7 @@ def _sqlite_on_connect(dbapi_connection, connection_record):
 
 
 def _mark_mysql_retryable(context):
-    orig = context.original_exception
-    code = orig.args[0] if getattr(orig, "args", None) else None
+    code = mysql_error_code(context.original_exception)
     if code in RETRYABLE_MYSQL_ERRORS and context.sqlalchemy_exception is not None:
         mark_error_retryable(context.sqlalchemy_exception)
 

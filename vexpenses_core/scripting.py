@@ -127,8 +127,10 @@ def _database_problem(error):
 
     if not isinstance(error, sqlalchemy.exc.DBAPIError) or error.orig is None:
         return None
+    from .transactions import mysql_error_code
+
     args = getattr(error.orig, "args", ())
-    code = args[0] if args and isinstance(args[0], int) else None
+    code = mysql_error_code(error)
     text = (str(args[1]) if code is not None and len(args) > 1 else str(error.orig)).rstrip(".")
     table = re.match(r"no such table: (\S+)", text) if code is None else None
     if code == MYSQL_NO_TABLE or table:

@@ -29,6 +29,15 @@ PAUSE = 0.05
 RETRYABLE_MYSQL_ERRORS = {1213, 1205}
 
 
+def mysql_error_code(exc):
+    """The MySQL/MariaDB error number of a driver error, or of the one a
+    SQLAlchemy ``DBAPIError`` wraps; None for anything else."""
+    if isinstance(exc, DBAPIError):
+        exc = exc.orig
+    args = getattr(exc, "args", None)
+    return args[0] if args and isinstance(args[0], int) else None
+
+
 def is_retryable_db_error(exc):
     """True for a database error after which the transaction may run again.
 
@@ -37,10 +46,7 @@ def is_retryable_db_error(exc):
     """
     if IRetryableError.providedBy(exc):
         return True
-    if isinstance(exc, DBAPIError):
-        args = getattr(exc.orig, "args", None)
-        return bool(args) and args[0] in RETRYABLE_MYSQL_ERRORS
-    return False
+    return isinstance(exc, DBAPIError) and mysql_error_code(exc) in RETRYABLE_MYSQL_ERRORS
 
 
 def is_retryable(exc, tm):

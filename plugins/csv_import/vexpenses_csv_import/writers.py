@@ -23,6 +23,7 @@ from sqlalchemy import insert
 
 from vexpenses_core.db import RETRYABLE_MYSQL_ERRORS, utcnow
 from vexpenses_core.models import User
+from vexpenses_core.transactions import mysql_error_code
 
 # MySQL string literal escapes, as PyMySQL's escape_string writes them.
 BACKSLASH_ESCAPES = str.maketrans({"\0": "\\0", "\\": "\\\\", "\n": "\\n", "\r": "\\r",
@@ -94,7 +95,7 @@ class MySQLUserWriter:
         try:
             cursor.execute(sql)  # no arguments: the text is final, no %-formatting
         except Exception as exc:
-            if getattr(exc, "args", None) and exc.args[0] in RETRYABLE_MYSQL_ERRORS:
+            if mysql_error_code(exc) in RETRYABLE_MYSQL_ERRORS:
                 mark_error_retryable(exc)  # deadlock or lock wait: retry the batch
             raise
         return cursor
