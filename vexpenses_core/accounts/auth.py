@@ -52,10 +52,7 @@ class AuthService:
         the canonical address, so no spelling of it gets fresh attempts.
         """
         request = self.request
-        limiter = request.find_service(IRateLimiter)
-        limiter.hit("login_ip", request.client_addr or "-")
-        limiter.hit("login_account", email)
-        limiter.check_login_delay(email)
+        limiter = self.spend_login_attempt(email)
         user = self.check_password(email, password)
         if user is None:
             limiter.login_failed(email)
@@ -78,10 +75,7 @@ class AuthService:
         raises ``RateLimited``, or a 422 on ``current_password``.
         """
         request = self.request
-        limiter = request.find_service(IRateLimiter)
-        limiter.hit("login_ip", request.client_addr or "-")
-        limiter.hit("login_account", user.email)
-        limiter.check_login_delay(user.email)
+        limiter = self.spend_login_attempt(user.email)
         if not self.hasher.verify(user.password_hash, current_password):
             limiter.login_failed(user.email)
             raise ValidationError({"current_password": [WRONG_CURRENT_PASSWORD]})
@@ -91,6 +85,15 @@ class AuthService:
         request.pm.hook.vexpenses_password_changed(
             request=request, user=user, sessions_ended=ended)
         return ended
+
+    def spend_login_attempt(self, email):
+        """Count a password guess for ``email`` against the login limits and the
+        escalating delay (raises ``RateLimited``); return the limiter."""
+        limiter = self.request.find_service(IRateLimiter)
+        limiter.hit("login_ip", self.request.client_addr or "-")
+        limiter.hit("login_account", email)
+        limiter.check_login_delay(email)
+        return limiter
 
     def check_password(self, email, password):
         """The user when ``password`` is right; rehashes when needed."""
