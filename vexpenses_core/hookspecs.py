@@ -419,6 +419,149 @@ def vexpenses_user_exported(request, user):
     """
 
 
+@hookspec
+def vexpenses_email_verification_requested(request, user, verify_url):
+    """A link that proves ``user``'s address was made, to be e-mailed to it.
+
+    The plugin that sends e-mail delivers the link.
+
+    :param request: the current request.
+    :param user: the account, whose ``email`` is the address to prove.
+    :param verify_url: the link to the verification page,
+        ``<vexpenses.base_url>/verify-email?token=...``. It holds a secret
+        token: never log or store it.
+    :runs: in a request, inside its transaction, which commits (it holds the
+        new token). Called by ``POST /api/v1/user/register`` (after
+        ``vexpenses_user_registered``) and ``POST
+        /api/v1/user/verify-email/resend``; never for an address already
+        verified. Deliver with ``request.enqueue``, so that nothing is sent if
+        the request fails.
+    """
+
+
+@hookspec
+def vexpenses_email_verified(request, user):
+    """A user proved their address with the verification link
+    (``POST /api/v1/user/verify-email``).
+
+    :param request: the current request (no login needed: the link is the proof).
+    :param user: the user, whose ``email_verified_at`` is now set.
+    :runs: in a request, inside its transaction, which commits.
+    """
+
+
+@hookspec
+def vexpenses_email_change_requested(request, user, new_email, confirm_url):
+    """A user asked to move their account to another address (``POST
+    /api/v1/user/me/email``), proving their password.
+
+    Nothing has changed yet: the address changes when the link sent to
+    ``new_email`` is used. The plugin that sends e-mail sends the link to the
+    new address and a notice, with no link, to the old one (``user.email``).
+
+    :param request: the current request.
+    :param user: the authenticated user, still with the old address.
+    :param new_email: the address asked for, canonical.
+    :param confirm_url: the link to the confirmation page,
+        ``<vexpenses.base_url>/confirm-email?token=...``. It holds a secret
+        token: never log or store it.
+    :runs: in a request, inside its transaction, which commits (it holds the
+        new token).
+    """
+
+
+@hookspec
+def vexpenses_email_changed(request, user, old_email):
+    """A user confirmed a new address with the link sent to it (``POST
+    /api/v1/user/confirm-email``); the account now has it, verified.
+
+    :param request: the current request (no login needed: the link is the proof).
+    :param user: the user, holding the new ``email``.
+    :param old_email: the address the account had before.
+    :runs: in a request, inside its transaction, which commits.
+    """
+
+
+@hookspec
+def vexpenses_user_viewed(request, user):
+    """A user was fetched by id with ``GET /api/v1/user/{id}``: by an admin, or
+    by the user themselves.
+
+    :param request: the current request; ``request.identity`` is who looked.
+    :param user: the user looked at.
+    :runs: in a request, inside its transaction, which commits.
+    """
+
+
+@hookspec
+def vexpenses_user_updated(request, user, fields):
+    """An admin changed a user with ``PATCH /api/v1/user/{id}``.
+
+    Disabling or enabling also calls ``vexpenses_user_disabled`` or
+    ``vexpenses_user_enabled``.
+
+    :param request: the current request; ``request.identity`` is the admin.
+    :param user: the user changed, already holding the new values.
+    :param fields: the names of the fields sent, sorted: some of
+        ``"birth_date"``, ``"disabled"``, ``"is_admin"`` and ``"name"``.
+    :runs: in a request, inside its transaction, which commits.
+    """
+
+
+@hookspec
+def vexpenses_user_disabled(request, user, sessions_ended):
+    """An admin disabled a user (``PATCH /api/v1/user/{id}`` with
+    ``"disabled": true``): their sessions ended, and they can neither log in
+    nor reset their password until enabled again.
+
+    :param request: the current request; ``request.identity`` is the admin.
+    :param user: the user disabled; ``disabled_at`` is set.
+    :param sessions_ended: how many active login sessions ended (an integer).
+    :runs: in a request, inside its transaction, which commits.
+    """
+
+
+@hookspec
+def vexpenses_user_enabled(request, user):
+    """An admin enabled a disabled user again (``PATCH /api/v1/user/{id}`` with
+    ``"disabled": false``).
+
+    :param request: the current request; ``request.identity`` is the admin.
+    :param user: the user enabled; ``disabled_at`` is null again.
+    :runs: in a request, inside its transaction, which commits.
+    """
+
+
+@hookspec
+def vexpenses_user_sessions_revoked(request, user, sessions_ended):
+    """An admin ended every login session of a user (``POST
+    /api/v1/user/{id}/logout-all``).
+
+    :param request: the current request; ``request.identity`` is the admin.
+    :param user: the user whose sessions ended.
+    :param sessions_ended: how many active login sessions ended (an integer).
+    :runs: in a request, inside its transaction, which commits.
+    """
+
+
+@hookspec
+def vexpenses_user_deleted(request, user, by_admin):
+    """An account was deleted (the LGPD right to erasure), by its owner with
+    ``DELETE /api/v1/user/me`` or by an admin with ``DELETE /api/v1/user/{id}``.
+
+    Every plugin has already erased what it held about the person
+    (``vexpenses_erase_user``), and the ``users`` row is gone.
+
+    :param request: the current request.
+    :param user: the deleted :class:`~vexpenses_core.models.User`, detached:
+        read ``id``, ``name`` and ``email`` (to say goodbye), but never store
+        the name or the address anywhere: the person asked to be forgotten.
+    :param by_admin: ``True`` when an admin deleted the account, ``False``
+        when its owner did.
+    :runs: in a request, inside its transaction, which commits.
+    """
+
+
 # -- Accounts data -----------------------------------------------------------
 
 
@@ -442,4 +585,24 @@ def vexpenses_export_user(request, user, limit):
         or token hashes, no sealed or signed links, no stored tokens.
     :runs: in a request, inside its transaction, before
         ``vexpenses_user_exported``.
+    """
+
+
+@hookspec
+def vexpenses_erase_user(request, user):
+    """Erase what this plugin holds about ``user``, whose account is being deleted.
+
+    Delete the plugin's rows about the person, or make the personal data in
+    them unreadable (names, addresses, client addresses, free text that may
+    quote them). Rows that other people need may stay if they lose the link
+    to the person: csv_import keeps the imports the user made, without their
+    ``user_id``. A foreign key to ``users.id`` with ``ON DELETE CASCADE`` or
+    ``SET NULL`` does part of the work, but not for copies of the address.
+
+    :param request: the current request.
+    :param user: the :class:`~vexpenses_core.models.User` being deleted; the
+        row still exists, with its ``email`` and ``name``.
+    :runs: in a request, inside its transaction, just before the ``users``
+        row is deleted and ``vexpenses_user_deleted`` is called. A hookimpl
+        that raises fails the deletion: nothing is erased.
     """

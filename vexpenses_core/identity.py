@@ -39,7 +39,9 @@ from .redis_client import redis_key
 log = logging.getLogger(__name__)
 
 # Every column of users except the password hash, which never leaves the database.
-FIELDS = ("id", "name", "email", "birth_date", "is_admin", "created_at", "updated_at")
+FIELDS = ("id", "name", "email", "birth_date", "is_admin", "email_verified_at", "disabled_at",
+          "created_at", "updated_at")
+TIMES = ("email_verified_at", "disabled_at", "created_at", "updated_at")
 MANAGER = manager_of_class(User)
 TABLES = (User.__tablename__, AuthSession.__tablename__)
 STALE = "vexpenses.stale_users"
@@ -115,18 +117,23 @@ class IdentityCache:
 
 def _user_fields(user):
     data = {name: getattr(user, name) for name in FIELDS}
-    for name in ("birth_date", "created_at", "updated_at"):
+    for name in ("birth_date", *TIMES):
         if data[name] is not None:
             data[name] = data[name].isoformat()
     return data
 
 
 def _user_from(data):
-    values = {name: data[name] for name in FIELDS}
+    """The cached user; None for an entry cached by an older version (a field missing)."""
+    try:
+        values = {name: data[name] for name in FIELDS}
+    except KeyError:
+        return None
     if values["birth_date"] is not None:
         values["birth_date"] = datetime.date.fromisoformat(values["birth_date"])
-    for name in ("created_at", "updated_at"):
-        values[name] = datetime.datetime.fromisoformat(values[name])
+    for name in TIMES:
+        if values[name] is not None:
+            values[name] = datetime.datetime.fromisoformat(values[name])
     # As if loaded by a query (and cheaper than User(**values)): the password
     # hash loads on first access once the user joins a database session.
     if not User.__mapper__.configured:  # new_instance() skips what User() would do

@@ -31,6 +31,12 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
     birth_date: Mapped[datetime.date | None] = mapped_column(Date, default=None)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set when the user proved the address: a verification link, a confirmed
+    # change of address, or a password set through an e-mailed link.
+    email_verified_at: Mapped[datetime.datetime | None] = mapped_column(
+        UTCDateTime, default=None)
+    # Set by an admin: no login, no token, no reset until cleared.
+    disabled_at: Mapped[datetime.datetime | None] = mapped_column(UTCDateTime, default=None)
     created_at: Mapped[datetime.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime.datetime] = mapped_column(
         UTCDateTime, default=utcnow, onupdate=utcnow
@@ -77,8 +83,17 @@ class RefreshToken(Base):
     used_at: Mapped[datetime.datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
-class PasswordReset(Base):
-    """A single-use password reset token, stored only as its SHA-256."""
+# What an e-mailed link's token is for.
+RESET = "reset"  # set a new password (also the import invitations)
+VERIFY = "verify"  # prove the account's address
+EMAIL_CHANGE = "email_change"  # move the account to new_email
+
+
+class AccountToken(Base):
+    """A single-use token behind an e-mailed link, stored only as its SHA-256.
+
+    The table keeps the name it had when it held only password resets.
+    """
 
     __tablename__ = "password_resets"
 
@@ -86,10 +101,16 @@ class PasswordReset(Base):
     user_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
+    purpose: Mapped[str] = mapped_column(String(16), default=RESET, server_default=RESET)
+    # For EMAIL_CHANGE: the address the account moves to, canonical.
+    new_email: Mapped[str | None] = mapped_column(EmailAddress, default=None)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime.datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime.datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime.datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+PasswordReset = AccountToken  # its name before it held other links
 
 
 class TaskOutbox(Base):

@@ -41,6 +41,10 @@ ENV_SETTINGS = {
     "vexpenses.session_max_days": "VEXPENSES_SESSION_MAX_DAYS",
     "vexpenses.legacy_get_refresh": "VEXPENSES_LEGACY_GET_REFRESH",
     "vexpenses.reset_token_minutes": "VEXPENSES_RESET_TOKEN_MINUTES",
+    "vexpenses.verify_token_minutes": "VEXPENSES_VERIFY_TOKEN_MINUTES",
+    "vexpenses.email_change_token_minutes": "VEXPENSES_EMAIL_CHANGE_TOKEN_MINUTES",
+    "vexpenses.accounts.require_verified_email": "VEXPENSES_REQUIRE_VERIFIED_EMAIL",
+    "vexpenses.accounts.user_list": "VEXPENSES_USER_LIST",
     "vexpenses.argon2.time_cost": "VEXPENSES_ARGON2_TIME_COST",
     "vexpenses.argon2.memory_cost": "VEXPENSES_ARGON2_MEMORY_COST",
     "vexpenses.argon2.parallelism": "VEXPENSES_ARGON2_PARALLELISM",
@@ -52,6 +56,8 @@ ENV_SETTINGS = {
     "vexpenses.ratelimit.forgot_email": "VEXPENSES_RATELIMIT_FORGOT_EMAIL",
     "vexpenses.ratelimit.register_ip": "VEXPENSES_RATELIMIT_REGISTER_IP",
     "vexpenses.ratelimit.export": "VEXPENSES_RATELIMIT_EXPORT",
+    "vexpenses.ratelimit.verify_resend": "VEXPENSES_RATELIMIT_VERIFY_RESEND",
+    "vexpenses.ratelimit.email_change": "VEXPENSES_RATELIMIT_EMAIL_CHANGE",
 }
 
 DEFAULTS = {
@@ -81,6 +87,14 @@ DEFAULTS = {
     "vexpenses.session_max_days": "30",
     "vexpenses.legacy_get_refresh": "true",
     "vexpenses.reset_token_minutes": "60",
+    # A verification link may wait in an inbox for a while; a change of address
+    # is something the user is doing now.
+    "vexpenses.verify_token_minutes": "2880",
+    "vexpenses.email_change_token_minutes": "60",
+    # The original app's behaviour: logins do not wait for a verified address,
+    # and any authenticated user lists every user.
+    "vexpenses.accounts.require_verified_email": "false",
+    "vexpenses.accounts.user_list": "all",
     "vexpenses.argon2.time_cost": "3",
     "vexpenses.argon2.memory_cost": "65536",
     "vexpenses.argon2.parallelism": "4",
@@ -92,6 +106,9 @@ DEFAULTS = {
     "vexpenses.ratelimit.forgot_email": "3 per hour",
     "vexpenses.ratelimit.register_ip": "20 per hour",
     "vexpenses.ratelimit.export": "5 per hour",
+    # Like forgot_email: each one sends a mail.
+    "vexpenses.ratelimit.verify_resend": "3 per hour",
+    "vexpenses.ratelimit.email_change": "3 per hour",
 }
 
 JWT_ALGORITHMS = ("HS256", "RS256", "EdDSA")
@@ -185,13 +202,16 @@ POSITIVE_INTEGERS = (
     "vexpenses.refresh_token_days",
     "vexpenses.session_max_days",
     "vexpenses.reset_token_minutes",
+    "vexpenses.verify_token_minutes",
+    "vexpenses.email_change_token_minutes",
     "vexpenses.argon2.time_cost",
     "vexpenses.argon2.memory_cost",
     "vexpenses.argon2.parallelism",
     "vexpenses.ratelimit.login_free_failures",
 )
 RATES = ("ratelimit.login_ip", "ratelimit.login_account", "ratelimit.forgot_ip",
-         "ratelimit.forgot_email", "ratelimit.register_ip", "ratelimit.export")
+         "ratelimit.forgot_email", "ratelimit.register_ip", "ratelimit.export",
+         "ratelimit.verify_resend", "ratelimit.email_change")
 
 
 def normalize_settings(settings, environ=None):
@@ -232,8 +252,9 @@ def read_settings(settings, environ=None):
             result[name] = parser(*args, **kwargs)
 
     parse("vexpenses.env", _env, result["vexpenses.env"])
+    parse("vexpenses.accounts.user_list", _user_list, result["vexpenses.accounts.user_list"])
     for name in ("vexpenses.auto_migrate", "vexpenses.ratelimit.enabled",
-                 "vexpenses.legacy_get_refresh"):
+                 "vexpenses.legacy_get_refresh", "vexpenses.accounts.require_verified_email"):
         result[name] = asbool(result[name])
     for name in POSITIVE_INTEGERS:
         parse(name, _positive_int, name, result[name])
@@ -270,6 +291,19 @@ def _env(value):
             f"not {env!r}"
         )
     return env
+
+
+USER_LISTS = ("all", "admins")
+
+
+def _user_list(value):
+    who = value.strip().lower()
+    if who not in USER_LISTS:
+        raise ConfigurationError(
+            f"vexpenses.accounts.user_list (VEXPENSES_USER_LIST) must be all or admins, "
+            f"not {who!r}"
+        )
+    return who
 
 
 def _broker(value, redis_url):

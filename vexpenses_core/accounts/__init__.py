@@ -28,3 +28,5 @@ def includeme(config):
     config.register_service(RateLimiter(settings, config.registry.redis), IRateLimiter)
     config.include(".views")
     config.include(".pages")
+    config.include(".email_views")
+    config.include(".admin_views")

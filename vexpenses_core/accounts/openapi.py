@@ -85,11 +85,11 @@ def add_paths(spec):
         params=parameters(spec, schemas.RecoverLink), errors=[invalid])}
     p["/api/v1/user/me"] = {
         "get": operation(spec, "The current user", 200, "Success on get user", secured=True,
-                         data=schemas.User),
+                         data=schemas.Me),
         "patch": operation(spec, "Change any of the user's name and birth date", 200,
                            "Success on update user", secured=True,
                            request=schemas.UpdateProfile, errors=[invalid],
-                           data=schemas.User),
+                           data=schemas.Me),
     }
     p["/api/v1/user/me/password"] = {"post": operation(
         spec, "Change the password, proving the current one; ends the other sessions", 200,

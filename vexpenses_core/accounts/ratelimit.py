@@ -63,7 +63,7 @@ class RateLimiter:
         self.limits = {
             name: parse(settings[f"vexpenses.ratelimit.{name}"])
             for name in ("login_ip", "login_account", "forgot_ip", "forgot_email", "register_ip",
-                         "export")
+                         "export", "verify_resend", "email_change")
         }
         self.free_failures = settings["vexpenses.ratelimit.login_free_failures"]
         self.prefix = settings["vexpenses.redis_prefix"]

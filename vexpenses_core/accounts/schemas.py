@@ -195,6 +195,25 @@ class ChangePassword(Body):
     password_confirmation: Confirmation = None
 
 
+class ChangeEmail(Body):
+    """``POST /me/email``: the new address, and the current password as proof."""
+
+    email: Email
+    current_password: Password
+
+
+class LinkToken(Body):
+    """``POST /verify-email`` and ``POST /confirm-email``: the token from the e-mailed link."""
+
+    token: ResetToken
+
+
+class DeleteAccount(Body):
+    """``DELETE /me``: the current password, so that a stolen token cannot erase a person."""
+
+    current_password: Password
+
+
 class AdminPassword(Body):
     """``vexpenses create-admin``'s password and its repetition."""
 
@@ -268,6 +287,19 @@ class User(Reply):
     birth_date: datetime.date | None
     created_at: datetime.datetime
     updated_at: datetime.datetime
+
+
+class Me(User):
+    """The user's own profile: :class:`User` and whether the address is proven."""
+
+    email_verified_at: datetime.datetime | None
+
+
+class AdminUser(Me):
+    """A user as an admin sees them (``GET /api/v1/user/{id}``)."""
+
+    is_admin: bool
+    disabled_at: datetime.datetime | None
 
 
 class LoginUser(Reply):

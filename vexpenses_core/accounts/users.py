@@ -22,6 +22,15 @@ def user_dict(user):
     return schemas.User.model_validate(user, from_attributes=True).model_dump()
 
 
+def me_dict(user):
+    """The user's own profile (schemas.Me): the public object and ``email_verified_at``."""
+    return schemas.Me.model_validate(user, from_attributes=True).model_dump()
+
+
+def admin_dict(user):
+    """A user as an admin sees them (schemas.AdminUser)."""
+    return schemas.AdminUser.model_validate(user, from_attributes=True).model_dump()
+
 
 class UserService:
     COUNT_TTL = 60

@@ -12,7 +12,7 @@ from .auth import AuthService, RefreshReuse
 from .export import ExportService
 from .reset import PasswordResetService
 from .tasks import password_reset
-from .users import UserService, encode_cursor, user_dict
+from .users import UserService, encode_cursor, me_dict, user_dict
 
 
 def register(request):
@@ -101,13 +101,13 @@ def recover_password(request):
 
 def me(request):
     user = UserService(request).profile(request.identity)
-    return success(request, "Success on get user", user_dict(user))
+    return success(request, "Success on get user", me_dict(user))
 
 
 def update_me(request):
     changes = schemas.UpdateProfile.changes(json_body(request))
     user = UserService(request).update_profile(request.identity, changes)
-    return success(request, "Success on update user", user_dict(user))
+    return success(request, "Success on update user", me_dict(user))
 
 
 def change_password(request):

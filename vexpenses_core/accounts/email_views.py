@@ -1,0 +1,5 @@
+"""Placeholder: filled in by this change."""
+
+
+def includeme(config):
+    pass
