@@ -9,6 +9,7 @@ from ..paginator import PER_PAGE, Paginator
 from ..schemas import query_of, validate
 from . import schemas
 from .auth import AuthService, RefreshReuse
+from .deletion import DeletionService
 from .export import ExportService
 from .reset import PasswordResetService
 from .tasks import password_reset
@@ -116,6 +117,13 @@ def change_password(request):
     return success(request, "Password changed successfully", None)
 
 
+def delete_me(request):
+    """DELETE /me: the account and everything held about the person (LGPD right to erasure)."""
+    body = validate(schemas.DeleteAccount, json_body(request))
+    DeletionService(request).delete_own(request.identity, body.current_password)
+    return success(request, "Account deleted", None)
+
+
 def export_me(request):
     """GET /me/export: the envelope; with ?download=true the same JSON as a file."""
     query = query_of(request, schemas.ExportQuery)
@@ -171,7 +179,8 @@ ROUTES = [
     ("session", "/sessions/{session_id}", [("DELETE", revoke_session, "authenticated")]),
     ("forgot", "/forgot-password", [("POST", forgot_password, None)]),
     ("recover", "/recover-password", [("POST", recover_password, None)]),
-    ("me", "/me", [("GET", me, "authenticated"), ("PATCH", update_me, "authenticated")]),
+    ("me", "/me", [("GET", me, "authenticated"), ("PATCH", update_me, "authenticated"),
+                   ("DELETE", delete_me, "authenticated")]),
     ("me_password", "/me/password", [("POST", change_password, "authenticated")]),
     ("me_export", "/me/export", [("GET", export_me, "authenticated")]),
     ("list", "", [("GET", list_users, "authenticated")]),
