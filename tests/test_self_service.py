@@ -139,7 +139,8 @@ def test_the_email_cannot_be_changed_here(app, ana):
     errors = app.patch_json(ME, {"name": "Ana Maria", "email": "other@example.com"},
                             headers=bearer(token), status=422).json["errors"]
     assert errors == {"email": [
-        "The email cannot be changed here; changing an e-mail address is not supported yet."]}
+        "The email cannot be changed here; use POST /api/v1/user/me/email, which e-mails a "
+        "confirmation link to the new address."]}
     user = stored(app, user_id)
     assert (user.email, user.name) == ("ana@example.com", "Ana Souza")
 

@@ -23,6 +23,29 @@ class InvalidCredentials(APIError):
         super().__init__("Invalid credentials.", "The provided credentials are incorrect.")
 
 
+class AccountDisabled(APIError):
+    """403: an admin disabled the account; no login, refresh or password reset."""
+
+    status = 403
+
+    def __init__(self):
+        super().__init__("This account is disabled.", "This account is disabled.")
+
+
+EMAIL_NOT_VERIFIED = (
+    "This e-mail address is not verified yet. Open the link in the verification e-mail we "
+    "sent, or ask for a new one with POST /api/v1/user/verify-email/resend.")
+
+
+class EmailNotVerified(APIError):
+    """403: with vexpenses.accounts.require_verified_email, a login before verification."""
+
+    status = 403
+
+    def __init__(self):
+        super().__init__("Your email address is not verified.", EMAIL_NOT_VERIFIED)
+
+
 WRONG_CURRENT_PASSWORD = "The current password is incorrect."
 
 SESSION_TOO_OLD = "The login has reached its maximum lifetime; log in again."
@@ -50,6 +73,12 @@ class AuthService:
         Returns ``(user, session, access token, expires_in, refresh token)``;
         raises ``RateLimited`` or :class:`InvalidCredentials`. ``email`` is
         the canonical address, so no spelling of it gets fresh attempts.
+
+        Only once the password is proven right, a disabled account is
+        refused (:class:`AccountDisabled`), and so is an unverified one when
+        ``vexpenses.accounts.require_verified_email`` is on
+        (:class:`EmailNotVerified`): a wrong password never learns the
+        account's state. Neither starts a session.
         """
         request = self.request
         limiter = self.spend_login_attempt(email)
@@ -59,6 +88,7 @@ class AuthService:
             request.pm.hook.vexpenses_login_failed(request=request, email=email)
             raise InvalidCredentials()
         limiter.login_succeeded(email)
+        self.refuse_unless_allowed(user)
         session, token, expires_in, refresh = self.start_session(user)
         request.pm.hook.vexpenses_user_logged_in(request=request, user=user,
                                                  session_id=session.id)
@@ -85,6 +115,15 @@ class AuthService:
         request.pm.hook.vexpenses_password_changed(
             request=request, user=user, sessions_ended=ended)
         return ended
+
+    def refuse_unless_allowed(self, user):
+        """Raise the 403 for a user who may not log in now: disabled, or unverified
+        while ``vexpenses.accounts.require_verified_email`` is on."""
+        if user.disabled_at is not None:
+            raise AccountDisabled()
+        if (self.settings["vexpenses.accounts.require_verified_email"]
+                and user.email_verified_at is None):
+            raise EmailNotVerified()
 
     def spend_login_attempt(self, email):
         """Count a password guess for ``email`` against the login limits and the
@@ -159,7 +198,8 @@ class AuthService:
     def access_token(self, user, session_id):
         """A new access token for the request's own live session (GET /refresh-token)."""
         session = self.db.get(AuthSession, session_id) if session_id else None
-        if session is None or session.user_id != user.id or session.revoked_at is not None:
+        if (session is None or session.user_id != user.id or session.revoked_at is not None
+                or user.disabled_at is not None):
             raise InvalidRefreshToken("The session has ended.")
         return self._access_token(user.id, session, utcnow())
 
@@ -222,10 +262,13 @@ class AuthService:
         if used.rowcount != 1:
             self.revoke(session, "refresh_reuse")
             return RefreshReuse(self.db.get(User, session.user_id), session)
+        user = self.db.get(User, session.user_id)
+        if user.disabled_at is not None:
+            # Disabling ends the sessions; this is the belt to those braces.
+            raise InvalidRefreshToken("The session has ended.")
         session.last_used_at = now
         # Another full lifetime, but never past the login's absolute limit.
         session.expires_at = min(now + self._refresh_lifetime(), limit)
-        user = self.db.get(User, session.user_id)
         refresh = self._new_refresh_token(session, now)
         access, expires_in = self._access_token(user.id, session, now)
         return user, session, access, expires_in, refresh

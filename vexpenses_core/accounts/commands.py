@@ -9,6 +9,7 @@ import os
 import sys
 
 from ..api import ValidationError
+from ..db import utcnow
 from ..schemas import validate
 from ..scripting import bootstrap_app
 from ..settings import ConfigurationError
@@ -86,6 +87,7 @@ def add_admin(config_uri, name, email):
             existing = users.by_email(email)
             if existing is not None:
                 users.promote(existing)
+                vouch_for(existing)
                 print(f"{email} already exists (id {existing.id}); it is now an admin")
                 return 0
         # Asked outside any transaction: nobody waits on a lock while the admin types.
@@ -94,8 +96,16 @@ def add_admin(config_uri, name, email):
             # The same method as POST /register, hooks included (the mailer
             # welcomes the new admin), without the per-address limit.
             user = UserService(request).register(name, email, password, None, is_admin=True)
+            vouch_for(user)
         print(f"created admin {email} (id {user.id})")
     return 0
+
+
+def vouch_for(admin):
+    """The operator vouches for the admin's address: mark it verified, or
+    ``vexpenses.accounts.require_verified_email`` would lock them out."""
+    if admin.email_verified_at is None:
+        admin.email_verified_at = utcnow()
 
 
 def report(exc):

@@ -1,23 +1,20 @@
 """Password reset: reset links, and setting a new password with one."""
 
-import datetime
-import secrets
 from urllib.parse import urlencode
-
-from sqlalchemy import select, update
 
 from ..api import ValidationError
 from ..db import utcnow
-from ..models import PasswordReset, User
-from .auth import AuthService
-from .digests import constant_time_equal, sha256
+from ..models import RESET
+from .auth import AccountDisabled, AuthService
+from .digests import constant_time_equal
 from .interfaces import IRateLimiter
+from .tokens import LinkTokens, Refusals
 from .users import UserService
-from .validation import MAX_TOKEN_LENGTH
 
 RESET_INVALID = "This password reset token is invalid."
 RESET_EXPIRED = "This password reset link has expired. Please ask for a new one."
 RESET_USED = "This password reset link has already been used. Please ask for a new one."
+REFUSALS = Refusals(invalid=RESET_INVALID, expired=RESET_EXPIRED, used=RESET_USED)
 
 
 class PasswordResetService:
@@ -25,6 +22,7 @@ class PasswordResetService:
         self.request = request
         self.db = request.dbsession
         self.settings = request.registry.settings
+        self.tokens = LinkTokens(request, RESET, REFUSALS)
 
     def reset_url(self, raw_token, email):
         query = urlencode({"token": raw_token, "email": email})
@@ -32,13 +30,13 @@ class PasswordResetService:
 
     def request_reset(self, email):
         """``(user, reset_url)`` for the account with ``email``, announced; None when
-        there is none.
+        there is none, or when it is disabled (no link, no e-mail).
 
         Run in a task, never in the request: the answer to forgot-password
         must not wait on whether the address has an account.
         """
         user = UserService(self.request).by_email(email)
-        if user is None:
+        if user is None or user.disabled_at is not None:
             return None
         url = self.create_token(user)
         self.request.pm.hook.vexpenses_password_reset_requested(
@@ -47,42 +45,20 @@ class PasswordResetService:
 
     def create_token(self, user):
         """A new reset link for ``user``; earlier unused links stop working."""
-        now = utcnow()
-        self.db.execute(
-            update(PasswordReset)
-            .where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None))
-            .values(expires_at=now)
-        )
-        raw = secrets.token_urlsafe(32)
-        minutes = self.settings["vexpenses.reset_token_minutes"]
-        self.db.add(
-            PasswordReset(
-                user_id=user.id,
-                token_hash=sha256(raw),
-                created_at=now,
-                expires_at=now + datetime.timedelta(minutes=minutes),
-            )
-        )
+        raw = self.tokens.create(user, self.settings["vexpenses.reset_token_minutes"])
         return self.reset_url(raw, user.email)
 
     def consume(self, email, raw_token):
-        """The user whose link this is, marking it used; 422 when it can't be used."""
-        if not isinstance(raw_token, str) or not raw_token or len(raw_token) > MAX_TOKEN_LENGTH:
+        """The user whose link this is, marking it used.
+
+        A 422 when the link can't be used; a 403 when the account is disabled.
+        """
+        reset, user = self.tokens.find(raw_token)
+        if not constant_time_equal(user.email, email or ""):
             raise ValidationError({"token": [RESET_INVALID]})
-        row = self.db.execute(
-            select(PasswordReset, User)
-            .join(User, User.id == PasswordReset.user_id)
-            .where(PasswordReset.token_hash == sha256(raw_token))
-            .with_for_update()
-        ).first()
-        if row is None or not constant_time_equal(row[1].email, email or ""):
-            raise ValidationError({"token": [RESET_INVALID]})
-        reset, user = row
-        if reset.used_at is not None:
-            raise ValidationError({"token": [RESET_USED]})
-        if reset.expires_at <= utcnow():
-            raise ValidationError({"token": [RESET_EXPIRED]})
-        reset.used_at = utcnow()
+        self.tokens.use(reset)
+        if user.disabled_at is not None:
+            raise AccountDisabled()
         return user
 
     def limit_requests(self, email):
@@ -95,12 +71,17 @@ class PasswordResetService:
         """Set a new password with a reset link, and announce it.
 
         Uses the link up, ends every session of the user and clears their
-        failed logins (a fresh start). Returns the user; 422 when the link
-        can't be used.
+        failed logins (a fresh start). The link came to the account's
+        address, so using it proves the address: an unverified user is now
+        verified (this is how imported users, whose invitation is a reset
+        link, become verified). Returns the user; 422 when the link can't be
+        used, 403 when the account is disabled.
         """
         request = self.request
         user = self.consume(email, raw_token)
         UserService(request).set_password(user, password)
+        if user.email_verified_at is None:
+            user.email_verified_at = utcnow()
         ended = AuthService(request).revoke_all(user, "password_reset")
         request.find_service(IRateLimiter).login_succeeded(user.email)
         request.pm.hook.vexpenses_password_reset_completed(

@@ -135,7 +135,8 @@ class RecoverPassword(Body):
 
 PROFILE_FIELDS = ("name", "birth_date")
 EMAIL_CHANGE_NOT_SUPPORTED = (
-    "The email cannot be changed here; changing an e-mail address is not supported yet.")
+    "The email cannot be changed here; use POST /api/v1/user/me/email, which e-mails a "
+    "confirmation link to the new address.")
 # Unknown fields are named back when their names are short; the rest are counted.
 MAX_FIELD_NAME_ECHOED = 64
 MAX_FIELDS_ECHOED = 10
@@ -235,6 +236,15 @@ MAX_CURSOR_LENGTH = 100
 
 
 def _cursor(value):
+class ResendVerification(Body):
+    """``POST /verify-email/resend`` without a login: the account's address.
+
+    With a bearer token the body is not read: the link goes to that user.
+    """
+
+    email: Email
+
+
     """The id a cursor (users.encode_cursor) points after: 0 for an empty one, a new walk."""
     if value == "":
         return 0

@@ -1,6 +1,7 @@
 """The accounts' background tasks."""
 
 from ..tasks import task
+from .addresses import AddressService
 from .reset import PasswordResetService
 
 
@@ -14,4 +15,15 @@ def password_reset(request, email):
     PasswordResetService(request).request_reset(email)
 
 
-ALL = [password_reset]
+@task(name="accounts.verification")
+def verification(request, email):
+    """Make a verification link for ``email``'s account, if it has one still
+    unverified, and announce it.
+
+    An anonymous ``POST /verify-email/resend`` queues this for every address,
+    as forgot-password does, so the answer tells nothing about the address.
+    """
+    AddressService(request).resend_to(email)
+
+
+ALL = [password_reset, verification]

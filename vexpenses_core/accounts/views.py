@@ -8,6 +8,7 @@ from ..api import NotFound, failure, json_body, success
 from ..paginator import PER_PAGE, Paginator
 from ..schemas import query_of, validate
 from . import schemas
+from .addresses import AddressService
 from .auth import AuthService, RefreshReuse
 from .deletion import DeletionService
 from .export import ExportService
@@ -19,6 +20,7 @@ from .users import UserService, encode_cursor, me_dict, user_dict
 def register(request):
     body = validate(schemas.Register, json_body(request))
     user = UserService(request).sign_up(body.name, body.email, body.password, body.birth_date)
+    AddressService(request).send_verification(user)
     return success(request, "Success on register user", user_dict(user), status=201)
 
 
