@@ -72,6 +72,8 @@ def alembic_config(registry, only_enabled=False):
             locations.append(path)
     config.set_main_option("version_locations", os.pathsep.join(locations))
     config.attributes["engine"] = registry.dbengine
+    # For a revision that needs a setting, e.g. audit_log_0002's chain key.
+    config.attributes["settings"] = registry.settings
     return config
 
 

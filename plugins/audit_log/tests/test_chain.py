@@ -41,35 +41,63 @@ def test_rows_link_one_after_the_other(five):
 
 
 def test_an_altered_row_is_found(five):
-    execute(five, "UPDATE audit_log_entries SET description = 'nothing happened' WHERE id = 3")
+    execute(five, "UPDATE audit_log_entries SET action = 'Nothing' WHERE id = 3")
     result = verify(five)
     assert not result.ok and result.row_id == 3
     assert result.problem == "row 3 was altered: its contents do not match its hash"
 
 
+def test_altered_details_are_found(five):
+    execute(five, "UPDATE audit_log_details SET description = 'nothing happened' "
+            "WHERE entry_id = 3")
+    result = verify(five)
+    assert not result.ok and result.row_id == 3
+    assert result.problem == "row 3 was altered: its details do not match its details_hash"
+
+
 def restart(app, count=5):
     """Empty the log and write ``count`` fresh rows: one app serves many cases."""
+    execute(app, "DELETE FROM audit_log_details")
     execute(app, "DELETE FROM audit_log_entries")
     execute(app, "DELETE FROM audit_log_chain")
     write_records(app.app.registry, count)
 
 
 def test_any_column_altered_is_found(app):
-    for column, value in [("user_id", 99), ("action", "Get user"), ("payload", "{}"),
-                          ("created_at", "2020-01-01 00:00:00"), ("ip_address", "10.0.0.1"),
-                          ("request_id", "other"), ("hook", "x"), ("uid", "f" * 32),
-                          ("prev_hash", "f" * 64), ("hash", "f" * 64)]:
+    for column, value in [("user_id", 99), ("action", "Get user"), ("details_hash", "f" * 64),
+                          ("created_at", "2020-01-01 00:00:00"), ("request_id", "other"),
+                          ("hook", "x"), ("uid", "f" * 32), ("prev_hash", "f" * 64),
+                          ("hash", "f" * 64)]:
         restart(app)
         execute(app, f"UPDATE audit_log_entries SET {column} = :value WHERE id = 2",
                 value=value)
         assert verify(app).row_id == 2, column
+    for column, value in [("payload", "{}"), ("description", "x"), ("ip_address", "10.0.0.1"),
+                          ("user_agent", "x"), ("subject_id", 7), ("nonce", "0" * 32)]:
+        restart(app)
+        execute(app, f"UPDATE audit_log_details SET {column} = :value WHERE entry_id = 2",
+                value=value)
+        result = verify(app)
+        assert result.row_id == 2 and "details" in result.problem, column
+
+
+def rewrite_details(app, row_id, key=None, **values):
+    """What an attacker with the database (not the key) can do: alter a row's
+    details, and its details_hash and hash to match."""
+    row = stored_rows(app)[row_id - 1]
+    row.update(values)
+    row["details_hash"] = chain.details_hash(row, key)
+    row["hash"] = chain.row_hash(row, key)
+    for name, value in values.items():
+        execute(app, f"UPDATE audit_log_details SET {name} = :v WHERE entry_id = :id",
+                v=value, id=row_id)
+    execute(app, "UPDATE audit_log_entries SET details_hash = :d, hash = :h WHERE id = :id",
+            d=row["details_hash"], h=row["hash"], id=row_id)
+    return row
 
 
 def test_an_altered_row_with_a_recomputed_hash_is_found_by_the_next_link(five):
-    row = stored_rows(five)[2]
-    row["description"] = "nothing happened"
-    execute(five, "UPDATE audit_log_entries SET description = :d, hash = :h WHERE id = 3",
-            d=row["description"], h=chain.row_hash(row))
+    rewrite_details(five, 3, description="nothing happened")
     result = verify(five)
     assert result.row_id == 3
     assert result.problem == "row 3 was altered: row 4 no longer links to it"
@@ -101,9 +129,13 @@ def test_a_removed_row_is_found(app):
 def test_a_row_added_behind_the_writers_back_is_found(five):
     forged = {**stored_rows(five)[4], "id": 6, "uid": "f" * 32, "description": "forged"}
     forged["prev_hash"] = stored_rows(five)[4]["hash"]
+    forged["details_hash"] = chain.details_hash(forged)
     forged["hash"] = chain.row_hash(forged)
     with five.app.registry.dbengine.begin() as conn:
-        conn.execute(sa.insert(chain.entries), [forged])
+        conn.execute(sa.insert(chain.entries),
+                     [{c.name: forged[c.name] for c in chain.entries.c}])
+        conn.execute(sa.insert(chain.details),
+                     [{c.name: forged.get(c.name, 6) for c in chain.details.c}])
     result = verify(five)
     assert result.row_id == 6 and "not part of the chain" in result.problem
     # and the writer carries on after it instead of failing on its id
@@ -144,11 +176,8 @@ def test_with_a_chain_key_only_the_key_holder_can_rehash(make_app):
     assert verify(app, key.encode()).ok
     assert not verify(app).ok  # plain SHA-256 does not match an HMAC chain
     # An attacker without the key rewrites row 3 and its hash: still caught.
-    row = stored_rows(app)[2]
-    row["description"] = "nothing happened"
-    execute(app, "UPDATE audit_log_entries SET description = :d, hash = :h WHERE id = 3",
-            d=row["description"], h=chain.row_hash(row))
-    execute(app, "UPDATE audit_log_chain SET last_hash = :h", h=chain.row_hash(row))
+    row = rewrite_details(app, 3, description="nothing happened")
+    execute(app, "UPDATE audit_log_chain SET last_hash = :h", h=row["hash"])
     assert verify(app, key.encode()).row_id == 3
 
 

@@ -26,6 +26,7 @@ UA = {"User-Agent": "flow-test/1.0"}
 EXPECTED = [
     # (action, whose row: "ana", "admin" or None for nobody)
     ("User register", "ana"),
+    ("Verify email", "ana"),  # registration e-mails a verification link
     ("User login", "ana"),
     ("User login failed", None),
     ("Get user", "ana"),

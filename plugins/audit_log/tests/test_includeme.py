@@ -15,16 +15,18 @@ from vexpenses_core.testing import make_user
 def test_tables_exist_and_the_plugin_is_listed(app):
     registry = app.app.registry
     tables = set(sa.inspect(registry.dbengine).get_table_names())
-    assert {"audit_log_entries", "audit_log_chain"} <= tables
+    assert {"audit_log_entries", "audit_log_details", "audit_log_erased",
+            "audit_log_chain"} <= tables
     _, token = make_user(registry, email="root@example.com", is_admin=True)
     plugins = app.get("/api/v1/plugins", headers=bearer(token)).json["data"]
     [ours] = [p for p in plugins if p["name"] == "audit_log"]
     assert ours["project"] == "vexpenses-audit-log"
     # Recording needs no account hookimpls: it watches the plugin manager. It only
-    # gives the user's rows to their data export.
+    # gives the user's rows to their data export, and erases their details.
     assert ours["hooks"] == ["vexpenses_add_commands", "vexpenses_addhooks",
                              "vexpenses_app_created", "vexpenses_check_settings",
-                             "vexpenses_export_user", "vexpenses_includeme",
+                             "vexpenses_erase_user", "vexpenses_export_user",
+                             "vexpenses_includeme",
                              "vexpenses_openapi"]
 
 

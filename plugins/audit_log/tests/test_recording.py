@@ -68,7 +68,8 @@ def test_who_acted(app):
     app.get("/api/v1/user", headers=bearer(other_token))
     settle(app)
     assert [(r["action"], r["user_id"]) for r in stored_rows(app)] == [
-        ("User register", ana), ("User login", ana), ("User login failed", None),
+        ("User register", ana), ("Verify email", ana), ("User login", ana),
+        ("User login failed", None),
         ("User refresh token", ana), ("Get users", other)]
 
 

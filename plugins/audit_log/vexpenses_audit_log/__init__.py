@@ -47,5 +47,12 @@ def vexpenses_export_user(request, user, limit):
 
 
 @hookimpl
+def vexpenses_erase_user(request, user):
+    from .erasure import erase
+
+    erase(request, user)
+
+
+@hookimpl
 def vexpenses_app_created(registry):
     lifecycle.start(registry)

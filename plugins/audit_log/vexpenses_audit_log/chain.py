@@ -1,8 +1,12 @@
-"""The hash chain: appending rows, verifying them, pruning old ones.
+"""The hash chain: appending rows, verifying them, erasing details, pruning old rows.
 
 Each row stores ``hash = sha256(canonical JSON of its fields + prev_hash)``
 (HMAC-SHA256 with ``vexpenses.audit_log.chain_key`` when one is set), and
-``prev_hash``, the hash of the row before it. Ids are given by the writer,
+``prev_hash``, the hash of the row before it. The personal part of a row
+(description, arguments, client address, user agent) is not among those
+fields: it lives in ``audit_log_details``, and the row holds
+``details_hash``, the digest of a random per-row nonce and those details.
+Erasing the details (:func:`erase_user`) leaves every hash intact. Ids are given by the writer,
 one after the other, so a missing id is a removed row.
 
 One row of ``audit_log_chain`` (the head) holds the last id and hash, so
@@ -22,6 +26,8 @@ import hashlib
 import hmac
 import json
 import logging
+import re
+import secrets
 
 import sqlalchemy as sa
 from pyramid_retry import mark_error_retryable
@@ -29,7 +35,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from vexpenses_core.transactions import retrying
 
-from .models import AuditLogChain, AuditLogEntry
+from .models import AuditLogChain, AuditLogDetails, AuditLogEntry, AuditLogErased
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +44,20 @@ HEAD_ID = 1
 ATTEMPTS = 3
 
 entries = AuditLogEntry.__table__
+details = AuditLogDetails.__table__
+erased = AuditLogErased.__table__
 chain = AuditLogChain.__table__
 
-HASHED_FIELDS = ("id", "uid", "hook", "action", "description", "user_id", "ip_address",
-                 "user_agent", "request_id", "payload", "created_at", "updated_at",
-                 "prev_hash")
+HASHED_FIELDS = ("id", "uid", "hook", "action", "user_id", "request_id", "details_hash",
+                 "created_at", "updated_at", "prev_hash")
+DETAIL_FIELDS = ("nonce", "subject_id", "description", "ip_address", "user_agent", "payload")
+# The personal columns of a details row, emptied by an erasure.
+ERASABLE = ("description", "ip_address", "user_agent", "payload")
+
+# An erased address's digest is kept this long, to catch records in flight
+# that quote it without the user's id; the id's tombstone stays.
+DIGEST_DAYS = 7
+_EMAIL = re.compile(r"[^\s\"'<>()\[\],;:=\\]+@[^\s\"'<>()\[\],;:=\\]+")
 
 
 def utcnow():
@@ -63,6 +78,30 @@ def row_hash(row, key=None):
     if key:
         return hmac.new(key, message, hashlib.sha256).hexdigest()
     return hashlib.sha256(message).hexdigest()
+
+
+def details_hash(row, key=None):
+    """The digest of a details row (nonce included) that the chained row holds."""
+    message = json.dumps([row[name] for name in DETAIL_FIELDS], ensure_ascii=True,
+                         separators=(",", ":")).encode()
+    if key:
+        return hmac.new(key, message, hashlib.sha256).hexdigest()
+    return hashlib.sha256(message).hexdigest()
+
+
+def email_digest(address, key=None):
+    """The keyed digest of an address, as tombstones hold it."""
+    message = address.strip().rstrip(".").lower().encode()
+    return hmac.new(key or b"vexpenses.audit_log.erased", message, hashlib.sha256).hexdigest()
+
+
+def addresses_in(*texts):
+    """The e-mail addresses quoted in ``texts`` (None skipped)."""
+    found = set()
+    for text in texts:
+        if text:
+            found.update(match.rstrip(".").lower() for match in _EMAIL.findall(text))
+    return found
 
 
 def parse_time(value):
@@ -148,40 +187,85 @@ class ChainWriter:
             head = lock_head(conn)
             uids = [record["uid"] for record in records]
             seen = set(conn.scalars(sa.select(entries.c.uid).where(entries.c.uid.in_(uids))))
+            # Read after the head lock, which an erasure holds until it commits.
+            tombstones = self._tombstones(conn, records)
             # Normally head.last_id; a row inserted behind the writer's back
             # must not make every later append fail.
             top = conn.scalar(sa.select(sa.func.max(entries.c.id))) or 0
             next_id = max(head.last_id, top) + 1
             prev = head.last_hash
             rows = []
+            side_rows = []
             for record in records:
                 if record["uid"] in seen:
                     continue
                 seen.add(record["uid"])
                 created = parse_time(record["created_at"])
+                side = {
+                    "entry_id": next_id,
+                    "nonce": secrets.token_hex(16),
+                    "subject_id": record.get("subject_id"),
+                    "description": record["description"],
+                    "ip_address": record["ip_address"],
+                    "user_agent": record["user_agent"],
+                    "payload": record["payload"],
+                    "erased_at": None,
+                }
                 row = {
                     "id": next_id,
                     "uid": record["uid"],
                     "hook": record["hook"],
                     "action": record["action"],
-                    "description": record["description"],
                     "user_id": record["user_id"],
-                    "ip_address": record["ip_address"],
-                    "user_agent": record["user_agent"],
                     "request_id": record["request_id"],
-                    "payload": record["payload"],
+                    "details_hash": details_hash(side, self.key),
                     "created_at": created,
                     "updated_at": created,  # rows are never updated
                     "prev_hash": prev,
                 }
                 row["hash"] = prev = row_hash(row, self.key)
+                if tombstones.erases(record, created):
+                    # Made before its user was erased, landed after: the
+                    # row is chained as it was, its details never stored.
+                    side.update(dict.fromkeys(ERASABLE), erased_at=now)
                 rows.append(row)
+                side_rows.append(side)
                 next_id += 1
             if rows:
                 conn.execute(sa.insert(entries), rows)
+                conn.execute(sa.insert(details), side_rows)
                 conn.execute(sa.update(chain).where(chain.c.id == HEAD_ID).values(
                     last_id=rows[-1]["id"], last_hash=prev, updated_at=now))
         return len(rows)
+
+    def _tombstones(self, conn, records):
+        ids = {record.get(name) for record in records for name in ("user_id", "subject_id")}
+        ids.discard(None)
+        digests = {email_digest(address, self.key) for record in records
+                   for address in addresses_in(record["description"], record["payload"])}
+        if not ids and not digests:
+            return Tombstones({}, {}, self.key)
+        found = conn.execute(sa.select(erased).where(sa.or_(
+            erased.c.user_id.in_(ids), erased.c.email_digest.in_(digests)))).all()
+        return Tombstones({row.user_id: row.erased_at for row in found},
+                          {row.email_digest: row.erased_at for row in found
+                           if row.email_digest}, self.key)
+
+
+@dataclasses.dataclass
+class Tombstones:
+    """The erasures that records of one batch may predate."""
+
+    by_user: dict
+    by_digest: dict
+    key: bytes | None
+
+    def erases(self, record, created):
+        moments = [self.by_user.get(record.get(name)) for name in ("user_id", "subject_id")]
+        if self.by_digest:
+            moments += [self.by_digest.get(email_digest(address, self.key)) for address
+                        in addresses_in(record["description"], record["payload"])]
+        return any(moment is not None and created <= parse_time(moment) for moment in moments)
 
 
 # -- verify -------------------------------------------------------------------
@@ -196,10 +280,15 @@ class Verification:
     last_hash: str | None = None
     row_id: int | None = None  # the first row found altered or removed
     problem: str | None = None
+    erased: int = 0  # rows whose details were erased (allowed, and counted)
 
 
 def verify(engine, key=None, batch_size=1000):
-    """Walk the chain from its anchor to its head; stop at the first broken link."""
+    """Walk the chain from its anchor to its head; stop at the first broken link.
+
+    Each row's details, when present, must match its ``details_hash``;
+    erased details (marked ``erased_at``) are counted, not checked.
+    """
     with engine.connect() as conn:
         head = conn.execute(sa.select(chain).where(chain.c.id == HEAD_ID)).first()
         any_row = conn.scalar(sa.select(entries.c.id).limit(1))
@@ -210,7 +299,7 @@ def verify(engine, key=None, batch_size=1000):
                                 "is missing: the log was emptied or tampered with")
         expected_id, expected_prev = head.anchor_id, head.anchor_hash
         previous_id = None
-        count = 0
+        count = erased_count = 0
         after = None
         while True:
             query = sa.select(entries).order_by(entries.c.id).limit(batch_size)
@@ -219,18 +308,25 @@ def verify(engine, key=None, batch_size=1000):
             rows = conn.execute(query).all()
             if not rows:
                 break
+            sides = {side.entry_id: side for side in conn.execute(
+                sa.select(details).where(details.c.entry_id.between(rows[0].id, rows[-1].id)))}
             for row in rows:
-                problem = _check_row(row, expected_id, expected_prev, previous_id, key)
+                side = sides.get(row.id)
+                problem = (_check_row(row, expected_id, expected_prev, previous_id, key)
+                           or _check_details(row, side, key))
                 if problem:
                     return Verification(ok=False, rows=count, first_id=head.anchor_id,
                                         last_id=head.last_id, row_id=problem[0],
-                                        problem=problem[1])
+                                        problem=problem[1], erased=erased_count)
+                if side.erased_at is not None:
+                    erased_count += 1
                 expected_prev, previous_id = row.hash, row.id
                 expected_id = row.id + 1
                 count += 1
             after = rows[-1].id
         result = Verification(ok=False, rows=count, first_id=head.anchor_id,
-                              last_id=head.last_id, last_hash=head.last_hash)
+                              last_id=head.last_id, last_hash=head.last_hash,
+                              erased=erased_count)
         last_seen = expected_id - 1
         if last_seen < head.last_id:
             result.row_id = last_seen + 1
@@ -264,6 +360,55 @@ def _check_row(row, expected_id, expected_prev, previous_id, key):
                             "chain's anchor")
         return previous_id, f"row {previous_id} was altered: row {row.id} no longer links to it"
     return None
+
+
+def _check_details(row, side, key):
+    if side is None:
+        return row.id, (f"row {row.id}'s details were removed (audit_log_details has no "
+                        "row for it, and no erasure mark)")
+    if side.erased_at is not None:
+        return None
+    if details_hash(side._mapping, key) != row.details_hash:
+        return row.id, (f"row {row.id} was altered: its details do not match its "
+                        "details_hash")
+    return None
+
+
+# -- erase --------------------------------------------------------------------
+
+
+def erase_user(conn, user_id, email, key=None, now=None):
+    """Erase the details of every row about a user; returns how many were erased.
+
+    The rows about them: those they acted in (``user_id``), those about
+    them (``subject_id``), and any whose details quote their address (a
+    failed login, an admin's list filter). The rows stay, chained as they
+    were. A tombstone makes records made before now, and written later,
+    land without details.
+
+    ``conn`` is the caller's connection, inside the caller's transaction
+    (the request's): nothing is erased unless it commits. It locks the
+    chain head until then, so that no writer appends a row about the user
+    between the erasure and the commit without seeing the tombstone.
+    """
+    now = now or utcnow()
+    lock_head(conn)
+    digest = email_digest(email, key) if email else None
+    conn.execute(sa.delete(erased).where(erased.c.user_id == user_id))
+    conn.execute(sa.insert(erased).values(user_id=user_id, email_digest=digest, erased_at=now))
+    # Old digests have done their job; the ids' tombstones stay (ids are no one).
+    conn.execute(sa.update(erased).where(
+        erased.c.erased_at < now - datetime.timedelta(days=DIGEST_DAYS),
+        erased.c.email_digest.is_not(None)).values(email_digest=None))
+    about = [details.c.subject_id == user_id,
+             details.c.entry_id.in_(sa.select(entries.c.id).where(entries.c.user_id == user_id))]
+    if email:
+        address = email.strip().lower()
+        about += [sa.func.lower(details.c.description).contains(address, autoescape=True),
+                  sa.func.lower(details.c.payload).contains(address, autoescape=True)]
+    result = conn.execute(sa.update(details).where(details.c.erased_at.is_(None), sa.or_(*about))
+                          .values(erased_at=now, **dict.fromkeys(ERASABLE)))
+    return result.rowcount
 
 
 # -- prune --------------------------------------------------------------------
@@ -304,6 +449,7 @@ def _prune_batch(engine, stop, batch_size):
         last = conn.execute(sa.select(entries.c.id, entries.c.hash)
                             .where(entries.c.id < upto)
                             .order_by(entries.c.id.desc()).limit(1)).first()
+        conn.execute(sa.delete(details).where(details.c.entry_id < upto))
         result = conn.execute(sa.delete(entries).where(entries.c.id < upto))
         conn.execute(sa.update(chain).where(chain.c.id == HEAD_ID).values(
             anchor_id=upto,

@@ -22,6 +22,16 @@ BUILTIN_LABELS = {
     "vexpenses_password_changed": "Password changed",
     "vexpenses_users_listed": "Get users",
     "vexpenses_user_exported": "Export user",
+    "vexpenses_email_verification_requested": "Verify email",
+    "vexpenses_email_verified": "Email verified",
+    "vexpenses_email_change_requested": "Change email requested",
+    "vexpenses_email_changed": "Email changed",
+    "vexpenses_user_viewed": "Get user by id",
+    "vexpenses_user_updated": "Update user by admin",
+    "vexpenses_user_disabled": "Disable user",
+    "vexpenses_user_enabled": "Enable user",
+    "vexpenses_user_sessions_revoked": "End user sessions",
+    "vexpenses_user_deleted": "Delete user",
     # this plugin's own
     "vexpenses_audit_pruned": "Audit log pruned",
 }
@@ -88,6 +98,33 @@ DESCRIPTIONS = {
     ),
     "vexpenses_users_listed": lambda p: f"{_user(p)} listed users{_filters(p.get('filters'))}.",
     "vexpenses_user_exported": lambda p: f"{_user(p)} exported their data.",
+    "vexpenses_email_verification_requested": lambda p: (
+        f"A verification link was made for {_user(p)}."
+    ),
+    "vexpenses_email_verified": lambda p: f"{_user(p)} verified their address.",
+    "vexpenses_email_change_requested": lambda p: (
+        f"{_user(p)} asked to change their address to {p['new_email']}."
+    ),
+    "vexpenses_email_changed": lambda p: (
+        f"{_user(p)} confirmed a new address (it was {p['old_email']})."
+    ),
+    "vexpenses_user_viewed": lambda p: f"{_user(p)} was looked up by id.",
+    "vexpenses_user_updated": lambda p: (
+        f"{_user(p)} was changed by an admin ({', '.join(map(str, p['fields']))})."
+    ),
+    "vexpenses_user_disabled": lambda p: (
+        f"{_user(p)} was disabled; {p.get('sessions_ended')} session(s) ended."
+    ),
+    "vexpenses_user_enabled": lambda p: f"{_user(p)} was enabled again.",
+    "vexpenses_user_sessions_revoked": lambda p: (
+        f"An admin ended every session of {_user(p)}; {p.get('sessions_ended')} "
+        f"session(s) ended."
+    ),
+    # The payload holds the id only (recorder.FORGOTTEN_USER_HOOKS).
+    "vexpenses_user_deleted": lambda p: (
+        f"User {p['user']['id']} was deleted by an admin." if p.get("by_admin")
+        else f"User {p['user']['id']} deleted their account."
+    ),
     "vexpenses_audit_pruned": lambda p: (
         f"{p.get('deleted')} audit row(s) created before {p.get('cutoff')} were deleted; "
         f"the chain now starts at row {p.get('first_kept_id')}."

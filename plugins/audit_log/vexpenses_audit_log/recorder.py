@@ -34,8 +34,10 @@ CONFIGURATION_HOOKS = frozenset({
     "vexpenses_app_created",
     "vexpenses_audit_labels",
     # Gathering a user's data for an export is a query; vexpenses_user_exported
+    # is the action. Erasing it is part of the deletion; vexpenses_user_deleted
     # is the action.
     "vexpenses_export_user",
+    "vexpenses_erase_user",
 })
 
 # Whose row it is, where the acting user is not simply the authenticated one.
@@ -50,7 +52,12 @@ SUBJECT_USER_HOOKS = frozenset({
     "vexpenses_refresh_reuse_detected",
     "vexpenses_password_reset_requested",
     "vexpenses_password_reset_completed",
+    "vexpenses_email_verification_requested",
+    "vexpenses_email_verified",
+    "vexpenses_email_changed",
 })
+# The person asked to be forgotten: their row names them by id only.
+FORGOTTEN_USER_HOOKS = frozenset({"vexpenses_user_deleted"})
 
 # What a failed login stores instead of what was typed, when that is not an
 # address: people type their password into the e-mail field.
@@ -59,11 +66,9 @@ NOT_AN_ADDRESS = "[not an e-mail address]"
 MAX_PAYLOAD_CHARS = 16_000  # fits MySQL TEXT (64 KiB) even at 4 bytes a character
 
 
-def acting_user_id(hook_name, request, kwargs):
+def acting_user_id(hook_name, request, kwargs, subject_id):
     if hook_name in NO_USER_HOOKS:
         return None
-    subject = kwargs.get("user")
-    subject_id = subject.id if isinstance(subject, User) else None
     if hook_name in SUBJECT_USER_HOOKS:
         return subject_id
     if is_job(request):
@@ -102,6 +107,10 @@ class Recorder:
         kwargs = {k: v for k, v in kwargs.items() if k != "request"}
         if hook_name == "vexpenses_login_failed":
             kwargs["email"] = normalize_email(kwargs.get("email")) or NOT_AN_ADDRESS
+        subject = kwargs.get("user")
+        subject_id = subject.id if isinstance(subject, User) else None
+        if hook_name in FORGOTTEN_USER_HOOKS and isinstance(subject, User):
+            kwargs["user"] = {"id": subject_id}
         payload = redactor.safe(kwargs)
         label = self.labels(hook_name)
         description = describe(hook_name, label, payload)
@@ -119,7 +128,9 @@ class Recorder:
             "hook": redactor.text(hook_name, 255),
             "action": redactor.text(label, 255),
             "description": redactor.text(description, 1000),
-            "user_id": acting_user_id(hook_name, request, kwargs),
+            "user_id": acting_user_id(hook_name, request, kwargs, subject_id),
+            # Whom the row is about (an admin's target): erased with them.
+            "subject_id": subject_id,
             "ip_address": None if job else redactor.text(request.client_addr, 45),
             "user_agent": None if job else redactor.text(request.user_agent, 255),
             "request_id": redactor.text(request.environ.get("vexpenses.request_id"), 128),

@@ -33,6 +33,7 @@ SECRET_WORDS = (
     "password", "passwd", "passphrase", "secret", "token", "authorization", "cookie",
     "apikey", "api_key", "api-key", "private_key", "privatekey", "credential",
     "reset_url", "reseturl", "reset_link", "signature",
+    "verify_url", "verifyurl", "confirm_url", "confirmurl",
 )
 # Matched against whole parts of a key split on anything not a letter or digit.
 SECRET_PARTS = frozenset({"pass", "pwd", "hash", "otp", "pin", "key", "salt", "jwt", "sig",

@@ -96,10 +96,13 @@ class AuditLogUser(Reply):
     updated_at: datetime.datetime = None
 
 
+ERASED = "; null when the row's details were erased (the LGPD right to erasure)"
+
+
 class AuditLogEntry(Reply):
     id: int
     action: str = Field(examples=["User login"])
-    description: str
+    description: str | None = Field(description="what happened, in a sentence" + ERASED)
     user_id: int | None = Field(description="null for actions done by background jobs")
     created_at: datetime.datetime
     updated_at: datetime.datetime
@@ -108,7 +111,10 @@ class AuditLogEntry(Reply):
 
 class AuditLogEntryDetail(AuditLogEntry):
     hook: str = Field(None, examples=["vexpenses_user_logged_in"])
-    ip_address: str | None = None
-    user_agent: str | None = None
+    ip_address: str | None = Field(None, description="null for jobs" + ERASED)
+    user_agent: str | None = Field(None, description="null for jobs" + ERASED)
     request_id: str | None = None
-    payload: dict | None = Field(None, description="the hook's arguments, secrets removed")
+    payload: dict | None = Field(None, description="the hook's arguments, secrets removed"
+                                 + ERASED)
+    erased_at: datetime.datetime | None = Field(
+        None, description="when the row's details were erased, or null")

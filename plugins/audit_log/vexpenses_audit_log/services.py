@@ -1,7 +1,8 @@
 """Reading the audit log: filters, visibility, pages and single rows.
 
 Rows are only ever written by the chain writer (:mod:`.chain`); nothing here
-changes them.
+changes them. The description, addresses and arguments come from the side
+table, ``audit_log_details`` (joined with each row), and are null once erased.
 """
 
 import dataclasses
@@ -115,8 +116,9 @@ def log_detail(row, user):
     """One row, with what the list leaves out: where it came from and the arguments."""
     try:
         payload = json.loads(row.payload)
-    except ValueError:
+    except (TypeError, ValueError):  # erased (None), or not JSON
         payload = None
     return schemas.AuditLogEntryDetail(
         **_entry(row, user), hook=row.hook, ip_address=row.ip_address,
-        user_agent=row.user_agent, request_id=row.request_id, payload=payload).model_dump()
+        user_agent=row.user_agent, request_id=row.request_id, payload=payload,
+        erased_at=row.erased_at).model_dump()

@@ -2,7 +2,7 @@
 
 import sqlalchemy as sa
 
-from .models import AuditLogEntry
+from .models import AuditLogDetails, AuditLogEntry
 
 PASSWORD = "correct-horse-battery-1"
 
@@ -19,10 +19,16 @@ def settle(testapp, timeout=10):
 
 
 def stored_rows(testapp):
-    """Every stored row as a dict of its columns, in chain order."""
+    """Every stored row as a dict of its columns and its details' (None when
+    it has no details row), in chain order."""
     engine = testapp.app.registry.dbengine
+    entries, details = AuditLogEntry.__table__, AuditLogDetails.__table__
+    columns = [column for column in details.c if column.name != "entry_id"]
     with engine.connect() as conn:
-        result = conn.execute(sa.select(AuditLogEntry.__table__).order_by(sa.text("id")))
+        result = conn.execute(
+            sa.select(entries, *columns)
+            .select_from(entries.outerjoin(details, details.c.entry_id == entries.c.id))
+            .order_by(entries.c.id))
         return [dict(row._mapping) for row in result]
 
 
