@@ -54,12 +54,19 @@ def mail_app(make_testapp, sink):
     """A test app whose mailer talks to the aiosmtpd sink; ``mail_app.sent()`` waits
     for the queued tasks and returns what arrived."""
 
-    def make(server=None, **overrides):
-        """``server``: another sink than the default one, such as ``utf8_sink``."""
+    def make(server=None, verification=False, **overrides):
+        """``server``: another sink than the default one, such as ``utf8_sink``.
+
+        Registration also mails a verification link. Unless ``verification``,
+        the mailer does not send it here, so that a test of another message
+        gets only the messages it is about, in a known order.
+        """
         server = server or sink
         app = make_testapp(**smtp_settings(server, **overrides))
         app.sink = server
         app.registry = app.app.registry
+        if not verification:
+            without_verification_mail(app.registry.pm)
 
         def sent():
             app.registry.queue.drain()
@@ -70,6 +77,12 @@ def mail_app(make_testapp, sink):
         return app
 
     return make
+
+
+def without_verification_mail(pm):
+    """Call ``vexpenses_email_verification_requested`` without the mailer's hookimpl."""
+    name = "vexpenses_email_verification_requested"
+    setattr(pm.hook, name, pm.subset_hook_caller(name, [pm.get_plugin("mailer")]))
 
 
 # -- a stand-in for the csv_import plugin: its hookspecs, added the same way -----

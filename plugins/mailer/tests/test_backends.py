@@ -159,11 +159,12 @@ def test_the_embedded_default_writes_eml_files(make_testapp, tmp_path):
     app.post_json("/api/v1/user/forgot-password", {"email": "ana@example.com"})
     app.app.registry.queue.drain()
     files = sorted((tmp_path / "mail").glob("*.eml"))
-    assert len(files) == 2
+    assert len(files) == 3  # the welcome, the verification link and the reset link
     parsed = [email.message_from_bytes(f.read_bytes(), policy=email.policy.default)
               for f in files]
     subjects = sorted(p["Subject"] for p in parsed)
     assert subjects == ["Bem-vindo(a) ao vexpenses",
+                        "Confirme seu e-mail no vexpenses",
                         "Redefinição de senha do vexpenses"]
     reset = next(p for p in parsed if p["Subject"].startswith("Redefinição"))
     text = reset.get_body(("plain",)).get_content()

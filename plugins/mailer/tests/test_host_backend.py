@@ -39,7 +39,8 @@ def test_the_welcome_goes_through_the_host_backend(database_url, environ_clean, 
         app = webtest.TestApp(make_wsgi_app(config), extra_environ={"REMOTE_ADDR": "127.0.0.1"})
         register(app, status=201)
         registry.queue.drain()
-        assert [recipient for recipient, _ in outbox.sent] == ["ana@example.com"]
+        # the welcome and the verification link
+        assert [recipient for recipient, _ in outbox.sent] == ["ana@example.com"] * 2
         assert not (tmp_path / "mail").exists()  # the configured file backend was not used
     finally:
         registry.queue.close()

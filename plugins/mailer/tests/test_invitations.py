@@ -9,6 +9,7 @@ from sqlalchemy import event, select
 from vexpenses_mailer import tasks
 from vexpenses_mailer.interfaces import IMailBackend
 from vexpenses_mailer.models import MailDelivery
+from vexpenses_mailer.services import MailService
 from vexpenses_mailer.testing import html_links, links
 
 from vexpenses_core.models import PasswordReset, User
@@ -179,6 +180,37 @@ def test_invitations_are_not_sent_twice(import_app):
     fire(app, "vexpenses_users_imported", import_id=4, user_ids=[ids[0], ids[0], 999999],
          send_invitations=True)
     assert app.sink.count == 3
+
+
+def disable(app, user_id):
+    session = app.registry.dbsession_factory()
+    session.get(User, user_id).disabled_at = datetime.datetime.now(datetime.UTC)
+    session.commit()
+    session.close()
+
+
+def test_a_disabled_user_gets_no_invitation(import_app):
+    app = import_app()
+    ids = import_users(app, 3)
+    disable(app, ids[1])
+    messages = fire(app, "vexpenses_users_imported", import_id=6, user_ids=ids,
+                    send_invitations=True)
+    assert sorted(m.rcpt_tos[0] for m in messages) == ["imp0@example.com", "imp2@example.com"]
+    assert [row.user_id for row in resets(app)] == [ids[0], ids[2]]  # no token either
+
+
+def test_a_user_disabled_once_the_tokens_were_made_gets_no_invitation(import_app):
+    app = import_app()
+    ids = import_users(app, 2)
+    batches = []
+    run_task(app.registry,
+             lambda request: batches.extend(MailService(request).create_invitations(8, ids)),
+             (), {})
+    disable(app, ids[0])
+    run_task(app.registry, tasks.send_invitations, (8, batches[0], "pt_BR"), {})
+    app.registry.queue.drain()
+    assert [m.rcpt_tos for m in app.sink.messages] == [["imp1@example.com"]]
+    assert [row.user_id for row in deliveries(app, "invitation")] == [ids[1]]
 
 
 def test_import_summary_to_the_uploader(import_app):

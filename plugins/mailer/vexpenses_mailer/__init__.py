@@ -8,6 +8,7 @@ the backend chosen by ``vexpenses.mailer.backend`` (smtp, file or console).
 from vexpenses_core import hookimpl
 
 from . import hookspecs, openapi, tasks
+from .messages import mask
 
 
 @hookimpl
@@ -44,6 +45,13 @@ def vexpenses_export_user(request, user, limit):
     return deliveries_of(request.dbsession, user, limit)
 
 
+@hookimpl
+def vexpenses_erase_user(request, user):
+    from .erasure import erase_user
+
+    erase_user(request.dbsession, user)
+
+
 @hookimpl(optionalhook=True)
 def vexpenses_audit_labels():
     # The audit log's name for this plugin's event (it may not be enabled).
@@ -73,6 +81,34 @@ def vexpenses_password_reset_completed(request, user, sessions_ended):
 def vexpenses_password_changed(request, user, sessions_ended):
     # The same notice as after a reset: either way the password changed.
     vexpenses_password_reset_completed(request, user, sessions_ended)
+
+
+@hookimpl
+def vexpenses_email_verification_requested(request, user, verify_url):
+    tasks.queue_mail(request, "verify_email", user.id,
+                     secrets_context={"verify_url": verify_url})
+
+
+@hookimpl
+def vexpenses_email_change_requested(request, user, new_email, confirm_url):
+    # The link to the new address, pinned: not the account's address when sent.
+    # No name in it: a mistyped address is a stranger's.
+    tasks.queue_mail(request, "confirm_email", user.id,
+                     secrets_context={"confirm_url": confirm_url},
+                     to={"name": "", "email": new_email})
+    # The notice to the old one, pinned too, should the change be confirmed
+    # before it is sent. It shows the new address masked, and has no link.
+    tasks.queue_mail(request, "email_change_notice", user.id,
+                     {"new_email": mask(new_email)},
+                     to={"name": user.name, "email": user.email})
+
+
+@hookimpl
+def vexpenses_user_deleted(request, user, by_admin):
+    # The user is detached and the row gone: the address travels (sealed) in
+    # the task, and the delivery row will not keep it.
+    tasks.queue_mail(request, "account_deleted", user.id, {"by_admin": bool(by_admin)},
+                     to={"name": user.name, "email": user.email})
 
 
 # -- the csv_import plugin's events (in a worker; csv_import may be disabled) --

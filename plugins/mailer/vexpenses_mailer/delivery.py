@@ -32,6 +32,8 @@ class Outgoing:
     #: (``messages.recipient``), which may differ from the stored one by its
     #: IDNA domain.
     recipient: str
+    #: Who it is for (``services.Recipient``): what the row may keep of them.
+    to: object = None
 
 
 class RateLimiter:

@@ -15,9 +15,11 @@ def vexpenses_mail_failed(request, message_id, to, kind, error):
 
     :param request: the sending task's request.
     :param message_id: the id of the e-mail's row in ``mail_deliveries``.
-    :param to: the recipient's address.
-    :param kind: ``welcome``, ``reset``, ``password_changed``, ``invitation``
-        or ``import_finished``.
+    :param to: the recipient's address; ``(erased)`` for ``account_deleted``,
+        whose person asked to be forgotten.
+    :param kind: ``welcome``, ``reset``, ``password_changed``, ``invitation``,
+        ``import_finished``, ``verify_email``, ``confirm_email``,
+        ``email_change_notice`` or ``account_deleted``.
     :param error: the server's reply or the reason, e.g. ``550 5.1.1 no such
         user`` or ``gave up after 5 attempts: 421 ...``; never a link or a
         password.

@@ -32,7 +32,8 @@ from vexpenses_core.settings import ConfigurationError
 
 from .backends import PermanentError
 
-KINDS = ("welcome", "reset", "password_changed", "invitation", "import_finished")
+KINDS = ("welcome", "reset", "password_changed", "invitation", "import_finished",
+         "verify_email", "confirm_email", "email_change_notice", "account_deleted")
 PARTS = ("subject.txt", "txt", "html")
 
 # Anything that could end a header line, and other control characters.
@@ -105,6 +106,13 @@ class Templates:
         The same negotiation as the pages' (``vexpenses_core.i18n.negotiate``).
         """
         return negotiate(request, self.languages, self.default_language)
+
+
+def mask(address):
+    """``a***@example.com``: enough for its owner to recognise the address, too
+    little for anyone else to learn it (the e-mail change notice shows it)."""
+    local, _, domain = str(address).rpartition("@")
+    return f"{local[:1]}***@{domain}" if local else "***"
 
 
 def recipient(name, address):

@@ -14,20 +14,26 @@ from .services import COUNT_KEYS, MailService
 # -- in the request: queue -------------------------------------------------------
 
 
-def queue_mail(request, kind, user_id, context=None, secrets_context=None):
+def queue_mail(request, kind, user_id, context=None, secrets_context=None, to=None):
     """Send ``kind`` to a user once the request commits; nothing if it aborts.
 
     ``context`` holds plain values for the templates. ``secrets_context`` (the
-    reset link) crosses the queue sealed, and is never logged or stored.
+    reset, verification and confirmation links) crosses the queue sealed, and
+    is never logged or stored. ``to`` (``{"name", "email"}``) is the recipient
+    when it is not the user's current address at sending time: the new
+    address of an e-mail change, the old one for its notice, a deleted
+    user's. It crosses sealed too: it may be the address of a person who
+    asked to be forgotten.
     """
     mailer = request.registry.mailer
     language = mailer.templates.pick_language(request)
     context = dict(context or {})
     if secrets_context:
         context["sealed"] = mailer.seal(secrets_context)
+    extra = {"to": mailer.seal(to)} if to else {}
     # Made here, once per event: a redelivered task finds its row and stops.
     key = f"{kind}:{uuid.uuid4().hex}"
-    request.enqueue(send, kind, user_id, context, language, key)
+    request.enqueue(send, kind, user_id, context, language, key, **extra)
 
 
 def queue_invitations(request, import_id, user_ids, send_invitations):
@@ -57,8 +63,8 @@ def _count(counts, key):
 
 
 @task(name="mailer.send")
-def send(request, kind, user_id, context, language, key):
-    MailService(request).send_to_user(kind, user_id, context, language, key)
+def send(request, kind, user_id, context, language, key, to=None):
+    MailService(request).send_to_user(kind, user_id, context, language, key, to)
 
 
 @task(name="mailer.invite")
