@@ -51,6 +51,9 @@ def cmd_verify(args):
     else:
         print(f"audit log OK: {result.rows} rows, {result.first_id} to {result.last_id}; "
               f"head hash {result.last_hash}")
+        if result.erased:
+            print(f"{result.erased} rows with erased details (their people's data was "
+                  "erased on request; the rows and the chain are whole)")
     return 0
 
 

@@ -1,0 +1,147 @@
+"""Deleting an account leaves no trace of the person, and an audit log that verifies
+(issue 12, LGPD right to erasure), end to end.
+
+All plugins enabled, on SQLite and MariaDB (the database_url fixture), without
+Redis and with a real one, mail delivered to a real aiosmtpd server. A person
+registers, logs in, fails a login, changes their profile, asks for a reset
+link, exports their data, is looked up by an admin (by id and with an e-mail
+filter), uploads a CSV that lists themselves again, and gets mail; then
+deletes their account. Afterwards every column of every table is read: the
+address and the name appear nowhere, and ``vexpenses audit verify`` (the real
+command, in a subprocess) passes.
+"""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+import sqlalchemy as sa
+from vexpenses_audit_log.testing import settle
+from vexpenses_csv_import.testing import finished_status, make_csv, upload
+from vexpenses_mailer.testing import SMTPSink
+
+from vexpenses_core.testing import JWT_SECRET, make_user, wait_for, write_ini
+
+PASSWORD = "correct horse battery"
+PLUGINS = "csv_import audit_log mailer"
+VEXPENSES = str(pathlib.Path(sys.executable).with_name("vexpenses"))
+# Unusual enough that any hit in the database is theirs.
+EMAIL = "Zuleica.Quintela@Example.com"
+NAMES = ("Zuleica Quintela", "Zuleica Erasmo Quintela")
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="module")
+def smtp_server():
+    with SMTPSink() as sink:
+        yield sink
+
+
+@pytest.fixture(params=["embedded", "redis"])
+def app(request, make_testapp, smtp_server):
+    """Without Redis, and with a real one: the audit records then wait in a Redis
+    list, and the identity cache and limits live there. Tasks run in process."""
+    extra = {}
+    if request.param == "redis":
+        extra = {"vexpenses.redis_url": request.getfixturevalue("redis_url"),
+                 "vexpenses.tasks.broker": "inprocess"}
+    app = make_testapp(**{
+        "vexpenses.plugins": PLUGINS,
+        "vexpenses.upload_dir": str(request.getfixturevalue("tmp_path") / "uploads"),
+        "vexpenses.mailer.backend": "smtp",
+        "vexpenses.mailer.smtp_url": f"smtp://127.0.0.1:{smtp_server.port}?timeout=5",
+        "vexpenses.mailer.mail_from": "Equipe vexpenses <no-reply@vexpenses.test>",
+        **extra})
+    yield app
+    settle(app)  # no audit row of this test may land in the next one's tables
+
+
+def mail_to(smtp_server, address):
+    return [m for m in smtp_server.messages if address.lower() in str(m["To"]).lower()]
+
+
+def every_value(engine):
+    """``{table: text of every column of every row}``, lower case."""
+    found = {}
+    with engine.connect() as conn:
+        for table in sa.inspect(engine).get_table_names():
+            rows = conn.execute(sa.text(f"SELECT * FROM {table}")).all()
+            found[table] = "\n".join(
+                (value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value))
+                for row in rows for value in row).lower()
+    return found
+
+
+def audit_verify(app, tmp_path):
+    """``vexpenses audit verify``, the real command, against the test database."""
+    settings = app.app.registry.settings
+    env = {**os.environ,
+           "VEXPENSES_ENV": "testing",
+           "VEXPENSES_DATABASE_URL": settings["vexpenses.database_url"],
+           "VEXPENSES_REDIS_URL": "",
+           "VEXPENSES_PLUGINS": PLUGINS,
+           "VEXPENSES_JWT_SECRET": JWT_SECRET,
+           "VEXPENSES_AUTO_MIGRATE": "false"}
+    ini = str(write_ini(tmp_path))
+    return subprocess.run([VEXPENSES, "audit", "verify", ini], env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_a_deleted_account_leaves_no_trace_and_the_audit_log_verifies(
+        app, smtp_server, tmp_path):
+    registry = app.app.registry
+    smtp_server.clear()
+    admin, admin_token = make_user(registry, email="root@example.com", is_admin=True,
+                                   name="Root Admin", password=PASSWORD)
+    body = {"name": NAMES[0], "email": EMAIL, "password": PASSWORD,
+            "password_confirmation": PASSWORD, "birth_date": "1990-05-17"}
+    user_id = app.post_json("/api/v1/user/register", body, status=201).json["data"]["id"]
+    address = EMAIL.lower()  # stored canonical
+    login = {"email": EMAIL, "password": PASSWORD}
+    token = app.post_json("/api/v1/user/authenticate", login, status=201).json["data"]["token"]
+    app.post_json("/api/v1/user/authenticate", {"email": EMAIL, "password": "wrong one"},
+                  status=401)
+    app.patch_json("/api/v1/user/me", {"name": NAMES[1]}, headers=bearer(token), status=200)
+    app.post_json("/api/v1/user/forgot-password", {"email": EMAIL}, status=200)
+    app.get("/api/v1/user/me/export", headers=bearer(token), status=200)
+    app.get("/api/v1/user", {"email": EMAIL}, headers=bearer(admin_token), status=200)
+    app.get(f"/api/v1/user/{user_id}", headers=bearer(admin_token), status=200)
+    content = make_csv([("Caio Prado", "caio@example.com", "1991-02-03"),
+                        (NAMES[1], EMAIL, "1990-05-17")])  # themselves: a duplicate
+    import_id = upload(app, token, content, filename="people.csv").json["data"]["id"]
+    status = finished_status(app, token, import_id)
+    assert status["status"] in (1, 2)
+    settle(app)
+    assert wait_for(lambda: len(mail_to(smtp_server, address)) >= 3, 30)  # welcome, verify, reset
+    engine = registry.dbengine
+    before = every_value(engine)
+    # The test sees the person where they were held, so it can see them gone.
+    for table in ("users", "audit_log_details", "mail_deliveries", "import_errors"):
+        assert address in before[table], table
+    assert NAMES[1].lower() in before["users"]
+
+    app.delete_json("/api/v1/user/me", {"current_password": PASSWORD}, headers=bearer(token),
+                    status=200)
+    settle(app)
+    goodbye = wait_for(lambda: [m for m in mail_to(smtp_server, address)
+                                if "account" in m["Subject"] or "conta" in m["Subject"]], 30)
+    assert goodbye, "the account-deleted e-mail was not sent"
+    settle(app)  # the mail task's own hook calls
+
+    after = every_value(engine)
+    for table, text in after.items():
+        for trace in (address, *(name.lower() for name in NAMES)):
+            assert trace not in text, f"{trace!r} is still in {table}"
+    # What others need stays: the import (without its owner), Caio, the admin.
+    assert "people.csv" in after["imports"] and "caio@example.com" in after["users"]
+    assert "root@example.com" in after["users"]
+
+    result = audit_verify(app, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("audit log OK: ")
+    assert "rows with erased details" in result.stdout
