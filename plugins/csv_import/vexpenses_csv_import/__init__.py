@@ -83,6 +83,13 @@ def vexpenses_export_user(request, user, limit):
     return imports_of(request.dbsession, user, limit)
 
 
+@hookimpl
+def vexpenses_erase_user(request, user):
+    from .erasure import erase_user
+
+    erase_user(request.dbsession, user)
+
+
 @hookimpl(optionalhook=True)
 def vexpenses_audit_labels():
     # The audit log's names for this plugin's events (it may not be enabled).
