@@ -91,7 +91,7 @@ details = sa.table(
     sa.column("user_agent"), sa.column("payload"), sa.column("erased_at", UTCDateTime))
 head_table = sa.table("audit_log_chain", sa.column("id"), sa.column("last_id", BigId),
                       sa.column("last_hash"), sa.column("anchor_id", BigId),
-                      sa.column("anchor_hash"))
+                      sa.column("anchor_hash"), sa.column("updated_at", UTCDateTime))
 
 
 def _batches(conn, columns):
