@@ -259,6 +259,23 @@ def test_hook_erase_user_mail_keeps_other_peoples_rows(mail_app):
         ("welcome", "bia@example.com"), ("account_deleted", ERASED)]
 
 
+def test_hook_erase_user_mail_takes_rows_to_the_address_and_only_to_it(mail_app):
+    app = mail_app()
+    _, token = make_user(app.registry, email="jose@example.com", password=PASSWORD)
+    session = app.registry.dbsession_factory()
+    # rows whose user is gone already, to the address and to another person's
+    session.add_all([MailDelivery(kind="welcome", recipient=address, subject="Oi",
+                                  status="sent", dedupe_key=f"welcome:{index}")
+                     for index, address in enumerate(["jose@example.com",
+                                                      "josé@example.com"])])
+    session.commit()
+    session.close()
+    delete_me(app, token)
+    app.sent()
+    assert [(r.kind, r.recipient) for r in deliveries(app)] == [
+        ("welcome", "josé@example.com"), ("account_deleted", ERASED)]
+
+
 def test_an_aborted_deletion_erases_and_sends_nothing(mail_app):
     app = mail_app()
     register(app, status=201)
