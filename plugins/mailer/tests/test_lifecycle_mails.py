@@ -231,6 +231,20 @@ def test_hook_user_deleted_mail_leaves_no_trace_of_the_address(mail_app):
     assert [(d["kind"], d["recipient"]) for d in listed] == [("account_deleted", ERASED)]
 
 
+def test_the_goodbye_says_when_an_admin_deleted_the_account(mail_app):
+    app = mail_app()
+    user_id, _ = make_user(app.registry, email="ana@example.com", name=NAME)
+    _, admin = make_user(app.registry, email="root@example.com", is_admin=True)
+    app.delete(f"/api/v1/user/{user_id}", headers={**bearer(admin), "Accept-Language": "en"},
+               status=200)
+    [goodbye] = app.sent()
+    assert goodbye.rcpt_tos == ["ana@example.com"]
+    assert goodbye["Subject"] == "Your vexpenses account was deleted"
+    assert "An administrator deleted your vexpenses account" in goodbye.text
+    assert "An administrator deleted your vexpenses account" in goodbye.html
+    assert "ana@example.com" not in everything_stored(app)
+
+
 def test_a_refused_goodbye_keeps_no_address_either(mail_app):
     app = mail_app()
     user_id, token = make_user(app.registry, email="ana@example.com", password=PASSWORD,
