@@ -36,6 +36,10 @@ NOT_APPLICABLE = [
     # birth date is not after today), and the current password must be right.
     ("PATCH", "/api/v1/user/me", "positive_data_acceptance"),
     ("POST", "/api/v1/user/me/password", "positive_data_acceptance"),
+    ("DELETE", "/api/v1/user/me", "positive_data_acceptance"),
+    # Register's rules again, and an admin may not demote or disable the last
+    # enabled admin.
+    ("PATCH", "/api/v1/user/{id}", "positive_data_acceptance"),
     # A cursor is only valid if the service issued it (an opaque string); the
     # log's "to" must not precede its "from".
     ("GET", "/api/v1/user", "positive_data_acceptance"),
@@ -47,7 +51,11 @@ def fuzz(base_url, token_for, *, seed=SEED, max_examples=MAX_EXAMPLES):
     """Fuzz the app served at ``base_url``; return a list of findings (strings).
 
     ``token_for(operation)`` returns a bearer token for one request: a new
-    session each time, since a fuzzed logout ends the session it was sent with.
+    session each time, since a fuzzed logout ends the session it was sent with;
+    and of a new user each time, since the admin routes are fuzzed too
+    (``DELETE``, ``PATCH`` with ``disabled``, ``logout-all`` on
+    ``/api/v1/user/{id}``): a user the fuzzer may delete or disable must not
+    be the one the next request logs in as.
     """
     config = schemathesis.Config.from_dict({
         "seed": seed,

@@ -41,6 +41,7 @@ MESSAGES = {
     "email": "The {label} field must be a valid email address.",
     "date": "The {label} field must be a valid date.",
     "date_after_today": "The {label} field must be a date before or equal to today.",
+    "boolean": "The {label} field must be true or false.",
     "confirmed": "The {label} field confirmation does not match.",
     "file": "The {label} field must be a file.",
     # A query's filters ({name} is the parameter as sent).

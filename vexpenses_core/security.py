@@ -6,7 +6,7 @@ deprecated auth-policy API, so the policy here is a plain ``ISecurityPolicy``.
 
 An access token is accepted only when its signature and expiry are good,
 its ``typ`` is ``access``, and its login session (``sid``) is neither
-revoked nor expired, and its user still exists. That check reads the
+revoked nor expired, and its user still exists and is not disabled. That check reads the
 identity cache (vexpenses_core.identity) first and the database on a miss.
 """
 
@@ -110,13 +110,16 @@ class JWTSecurityPolicy:
         cache = request.registry.identity_cache
         user, gen = cache.get(user_id, session_id)
         if user is not None:
-            return identity.attach(request, user)
+            # Disabling forgets the cache at its commit; an entry that still
+            # says disabled (cached by an older reader) is no identity either.
+            return None if user.disabled_at is not None else identity.attach(request, user)
         settings = request.registry.settings
         row = request.dbsession.execute(
             select(User, AuthSession.expires_at, AuthSession.created_at)
             .join(AuthSession, AuthSession.user_id == User.id)
             .where(
                 User.id == user_id,
+                User.disabled_at.is_(None),  # disabling revokes the sessions too
                 AuthSession.id == session_id,
                 AuthSession.revoked_at.is_(None),
                 AuthSession.expires_at > utcnow(),

@@ -1,13 +1,20 @@
 """The accounts routes in the OpenAPI document, from the models of accounts/schemas.py."""
 
+import functools
+from typing import Literal
+
+from pydantic import create_model
+
 from ..openapi import (
     Paginator,
+    Success,
     body_refused,
     envelope,
     error_response,
     limited_response,
     parameters,
     request_body,
+    response,
 )
 from . import schemas
 
@@ -15,9 +22,16 @@ SECURED = [{"bearer": []}]
 
 
 def operation(spec, summary, status, message, secured=False, request=None, params=None,
-              errors=(), data=None):
-    """``request`` is the body's model; ``data`` the type of the envelope's data."""
-    responses = {str(status): envelope(spec, message, data)}
+              errors=(), data=None, name=None):
+    """``request`` is the body's model; ``data`` the type of the envelope's data.
+
+    The envelope's schema is named after the message, or ``name`` when
+    another route gives the same message with other data.
+    """
+    if name is None:
+        responses = {str(status): envelope(spec, message, data)}
+    else:
+        responses = {str(status): response(spec, message, named_success(name, message, data))}
     if secured:
         responses["401"] = error_response("Missing, invalid, expired or revoked token")
     if request:
@@ -109,3 +123,57 @@ def add_paths(spec):
         spec, "List users, 10 per page", 200, "Success on get users", secured=True,
         params=parameters(spec, schemas.UserList),
         errors=[invalid], data=Paginator[schemas.User] | schemas.CursorPage)}
+    add_admin_paths(spec)
+
+
+@functools.cache
+def named_success(name, message, data):
+    """The success envelope of ``message`` with ``data``, published as ``name``."""
+    return create_model(name, __base__=Success, message=(Literal[message], ...),
+                        data=(data, ...))
+
+
+USER_ID = [{"name": "id", "in": "path", "required": True,
+            "schema": {"type": "integer", "minimum": 1},
+            "description": "the user's id; an unknown one is a 404"}]
+
+
+def add_admin_paths(spec):
+    """DELETE /me, and the admins' routes under /api/v1/user/{id} (accounts/admin_views.py)."""
+    p = spec["paths"]
+    invalid = ("422", "Validation failed")
+    not_admin = ("403", "Not an admin")
+    unknown = ("404", "No user with this id")
+    delete_me = operation(
+        spec, "Delete the account and everything held about the person (LGPD right to "
+        "erasure)", 200, "Account deleted", secured=True, request=schemas.DeleteAccount,
+        errors=[invalid, ("429", "Too many attempts; see Retry-After")])
+    delete_me["description"] = (
+        "Proves current_password, which counts towards the login limits. The last enabled "
+        "admin cannot delete themselves: a 422 on user.")
+    p["/api/v1/user/me"]["delete"] = delete_me
+    get = operation(spec, "A user by id: admins see anyone, a user only themselves", 200,
+                    "Success on get user", secured=True, params=USER_ID,
+                    errors=[("403", "Not an admin, and not the user's own id"), unknown],
+                    data=schemas.AdminUser | schemas.Me, name="SuccessOnGetUserById")
+    get["description"] = (
+        "An admin gets the admin fields (is_admin, disabled_at); a user asking for their "
+        "own id gets what GET /me gives.")
+    patch = operation(spec, "Change a user: name, birth date, admin, disabled (admins)", 200,
+                      "Success on update user", secured=True, params=USER_ID,
+                      request=schemas.UpdateUser, errors=[not_admin, unknown, invalid],
+                      data=schemas.AdminUser, name="SuccessOnUpdateUserById")
+    patch["description"] = (
+        "Disabling ends every session of the user at once; they cannot log in or reset "
+        "their password until enabled again. Demoting or disabling the last enabled admin "
+        "is a 422.")
+    delete = operation(spec, "Delete a user's account and their data (admins)", 200,
+                       "Account deleted", secured=True, params=USER_ID,
+                       errors=[not_admin, unknown, invalid])
+    delete["description"] = "Deleting the last enabled admin is a 422 on user."
+    p["/api/v1/user/{id}"] = {"get": get, "patch": patch, "delete": delete}
+    p["/api/v1/user/{id}/logout-all"] = {"post": operation(
+        spec, "End every session of a user (admins)", 200, "Sessions ended", secured=True,
+        params=USER_ID, errors=[not_admin, unknown], data=schemas.SessionsEnded,
+        name="SuccessOnEndUserSessions")}
+

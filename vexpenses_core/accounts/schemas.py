@@ -8,7 +8,7 @@ import base64
 import binascii
 import datetime
 import json
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
 from pydantic import ValidationError as PydanticError
@@ -97,6 +97,18 @@ ResetToken = Annotated[str, StringConstraints(max_length=MAX_TOKEN_LENGTH), Requ
 BirthDate = Annotated[datetime.date, BeforeValidator(_birth_date)]
 
 
+def _boolean(value):
+    if value is None:
+        raise invalid("required")
+    if not isinstance(value, bool):  # "yes", 1 and "true" are not booleans
+        raise invalid("boolean")
+    return value
+
+
+# JSON's true or false, nothing else.
+Boolean = Annotated[bool, BeforeValidator(_boolean)]
+
+
 # -- requests -------------------------------------------------------------------
 
 
@@ -156,6 +168,9 @@ class UpdateProfile(Body):
     """
 
     model_config = ConfigDict(json_schema_extra=_profile_schema)
+    FIELDS: ClassVar[tuple] = PROFILE_FIELDS
+    # What to say when "email" is sent; None names it as any other unknown field.
+    EMAIL_MESSAGE: ClassVar[str | None] = EMAIL_CHANGE_NOT_SUPPORTED
 
     name: Name = None
     birth_date: BirthDate = None
@@ -165,11 +180,11 @@ class UpdateProfile(Body):
         """``{field: value}`` of the fields sent, checked; a 422 names every problem."""
         errors = {}
         if not data:
-            errors["body"] = [f"Send at least one of these fields: {', '.join(PROFILE_FIELDS)}."]
-        unknown = sorted(key for key in data if key not in PROFILE_FIELDS)
-        if "email" in unknown:
+            errors["body"] = [f"Send at least one of these fields: {', '.join(cls.FIELDS)}."]
+        unknown = sorted(key for key in data if key not in cls.FIELDS)
+        if "email" in unknown and cls.EMAIL_MESSAGE:
             unknown.remove("email")
-            errors["email"] = [EMAIL_CHANGE_NOT_SUPPORTED]
+            errors["email"] = [cls.EMAIL_MESSAGE]
         echoed = [key for key in unknown if len(key) <= MAX_FIELD_NAME_ECHOED]
         for key in echoed[:MAX_FIELDS_ECHOED]:
             errors[key] = [f"The {key} field cannot be changed here."]
@@ -177,8 +192,8 @@ class UpdateProfile(Body):
         if others:
             errors.setdefault("body", []).append(
                 f"{others} more unknown field(s) were sent; only "
-                f"{' and '.join(PROFILE_FIELDS)} can be changed here.")
-        known = {key: data[key] for key in PROFILE_FIELDS if key in data}
+                f"{', '.join(cls.FIELDS[:-1])} and {cls.FIELDS[-1]} can be changed here.")
+        known = {key: data[key] for key in cls.FIELDS if key in data}
         try:
             body = cls.model_validate(known)
         except PydanticError as exc:
@@ -186,6 +201,17 @@ class UpdateProfile(Body):
         if errors:
             raise ValidationError(errors)
         return {key: getattr(body, key) for key in known}
+
+
+class UpdateUser(UpdateProfile):
+    """``PATCH /api/v1/user/{id}`` (admins): any of ``name`` and ``birth_date``, with
+    register's rules, ``is_admin`` and ``disabled`` (true or false). Nothing else."""
+
+    FIELDS: ClassVar[tuple] = (*PROFILE_FIELDS, "is_admin", "disabled")
+    EMAIL_MESSAGE: ClassVar[str | None] = None
+
+    is_admin: Boolean = None
+    disabled: Boolean = None
 
 
 class ChangePassword(Body):
@@ -207,6 +233,15 @@ class LinkToken(Body):
     """``POST /verify-email`` and ``POST /confirm-email``: the token from the e-mailed link."""
 
     token: ResetToken
+
+
+class ResendVerification(Body):
+    """``POST /verify-email/resend`` without a login: the account's address.
+
+    With a bearer token the body is not read: the link goes to that user.
+    """
+
+    email: Email
 
 
 class DeleteAccount(Body):
@@ -236,15 +271,6 @@ MAX_CURSOR_LENGTH = 100
 
 
 def _cursor(value):
-class ResendVerification(Body):
-    """``POST /verify-email/resend`` without a login: the account's address.
-
-    With a bearer token the body is not read: the link goes to that user.
-    """
-
-    email: Email
-
-
     """The id a cursor (users.encode_cursor) points after: 0 for an empty one, a new walk."""
     if value == "":
         return 0

@@ -104,14 +104,32 @@ class UserService:
         ``(one page of users, the total)``; or, for the cursor walk from id
         ``after``, ``(up to PER_PAGE + 1 users, None)``: the extra one tells
         that more follow.
+
+        With ``vexpenses.accounts.user_list = admins`` a viewer who is not an
+        admin finds only themselves (when the filters match them).
         """
-        if after is None:
+        if not self.may_list_everyone(viewer):
+            found = self.only(viewer, page, after, **filters)
+        elif after is None:
             found = self.page(page, **filters)
         else:
             found = self.after(after, **filters, limit=PER_PAGE + 1), None
         self.request.pm.hook.vexpenses_users_listed(
             request=self.request, user=viewer, filters=filters)
         return found
+
+    def may_list_everyone(self, viewer):
+        """Whether ``viewer`` sees every user in the list (docs/accounts.md#who-may-list-users)."""
+        return (viewer.is_admin
+                or self.request.registry.settings["vexpenses.accounts.user_list"] == "all")
+
+    def only(self, viewer, page=1, after=None, name=None, email=None):
+        """:meth:`search`'s answer for a list holding ``viewer`` alone."""
+        users = self.db.scalars(
+            select(User).where(User.id == viewer.id, *self._filters(name, email))).all()
+        if after is not None:
+            return [user for user in users if user.id > after], None
+        return (users if offset_for(page) == 0 else []), len(users)
 
     def set_password(self, user, password):
         user.password_hash = self.hasher.hash(password)
