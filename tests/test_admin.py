@@ -4,12 +4,13 @@ and MariaDB, with and without Redis (the identity cache)."""
 
 import threading
 
+import jwt
 import pytest
 from sqlalchemy import select
 
 import vexpenses_core.accounts.admin as admin_module
 from vexpenses_core import hookimpl
-from vexpenses_core.models import User
+from vexpenses_core.models import AuthSession, User
 from vexpenses_core.testing import make_user
 
 PASSWORD = "correct horse battery"
@@ -298,6 +299,29 @@ def test_a_session_that_survived_disabling_is_refused(app, ana):
         db.commit()  # an ORM flush: the identity cache forgets Ana
     finally:
         db.close()
+    app.get(f"{USERS}/me", headers=bearer(token), status=401)
+
+
+def test_a_cached_identity_that_says_disabled_is_refused(make_testapp, redis_url):
+    """An entry cached as disabled (say, by a request that read the row as an admin
+    disabled it) is no identity, although the session is live in the database."""
+    app = make_testapp(**{"vexpenses.redis_url": redis_url})
+    registry = app.app.registry
+    ana_id, token = make_user(registry, email="ana@example.com")
+    session_id = jwt.decode(token, options={"verify_signature": False})["sid"]
+    db = registry.dbsession_factory()
+    try:
+        user = db.get(User, ana_id)
+        expires = db.scalar(select(AuthSession.expires_at).where(AuthSession.id == session_id))
+        db.expunge(user)
+    finally:
+        db.close()
+    user.disabled_at = expires  # only in the cache: the database still says enabled
+    cache = registry.identity_cache
+    cache.forget([ana_id])
+    _, gen = cache.get(ana_id, session_id)
+    cache.put(user, expires, session_id, gen)
+    assert cache.get(ana_id, session_id)[0].disabled_at is not None
     app.get(f"{USERS}/me", headers=bearer(token), status=401)
 
 
