@@ -504,15 +504,16 @@ def test_the_quickstart_runs_the_default_and_reads_its_mail(clone, tmp_path):
 
     with Session(clone, tmp_path) as session:
         session.run_blocks(walked(QUICKSTART, EMBEDDED), before={
-            "forgot-password": mails_written(1),  # the welcome e-mail first, as a reader's
-            "message_from_bytes": mails_written(2),
+            # the welcome and verification e-mails first, as a reader's
+            "forgot-password": mails_written(2),
+            "message_from_bytes": mails_written(3),
         })
         printed = session.output("message_from_bytes")
         # Restarted with the console backend, the server prints the next link.
         assert "VEXPENSES_MAILER_BACKEND=console" in session.ran[-1][0]
         session.get("/api/v1/user/forgot-password", {"email": "ana@example.com"})
         assert wait_for(lambda: f"{session.url}/reset-password?" in session.server_log(), 60)
-    assert len(list(mail.glob("*.eml"))) == 2, "the console backend wrote a file"
+    assert len(list(mail.glob("*.eml"))) == 3, "the console backend wrote a file"
     link = re.search(rf"{session.url}/reset-password\?\S+", printed)
     assert link, printed
     newest = sorted(mail.glob("*.eml"))[-1].read_text()

@@ -304,6 +304,18 @@ def test_resend_with_a_login_is_limited_per_user(app):
     app.post(RESEND, headers=bearer(bia), status=202)
 
 
+def test_resend_with_a_login_still_checks_a_body_sent(app):
+    register(app)
+    token = login(app).json["data"]["token"]
+    response = app.post(RESEND, b"not json", headers={
+        **bearer(token), "Content-Type": "application/json"}, status=422)
+    assert list(response.json["errors"]) == ["body"]
+    errors = app.post_json(RESEND, {"email": "nope"}, headers=bearer(token),
+                           status=422).json["errors"]
+    assert errors == {"email": ["The email field must be a valid email address."]}
+    assert len(app.spy.requested) == 1
+
+
 def test_resend_with_a_dead_token_is_401(app):
     register(app)
     response = app.post_json(RESEND, {"email": "ana@example.com"},

@@ -425,17 +425,21 @@ def vexpenses_email_verification_requested(request, user, verify_url):
 
     The plugin that sends e-mail delivers the link.
 
-    :param request: the current request.
+    :param request: the current request, or the request of the
+        ``accounts.verification`` task (no route, no client address).
     :param user: the account, whose ``email`` is the address to prove.
     :param verify_url: the link to the verification page,
         ``<vexpenses.base_url>/verify-email?token=...``. It holds a secret
         token: never log or store it.
-    :runs: in a request, inside its transaction, which commits (it holds the
-        new token). Called by ``POST /api/v1/user/register`` (after
-        ``vexpenses_user_registered``) and ``POST
-        /api/v1/user/verify-email/resend``; never for an address already
-        verified. Deliver with ``request.enqueue``, so that nothing is sent if
-        the request fails.
+    :runs: inside a transaction which commits (it holds the new token):
+        the request's for ``POST /api/v1/user/register`` (after
+        ``vexpenses_user_registered``) and for ``POST
+        /api/v1/user/verify-email/resend`` with a login; the
+        ``accounts.verification`` task's for a resend without a login, which
+        only names an address (the task looks it up, so the answer tells
+        nothing about it). Never for an address already verified, nor for a
+        disabled account. Deliver with ``request.enqueue``, so that nothing
+        is sent if the transaction fails.
     """
 
 

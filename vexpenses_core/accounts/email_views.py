@@ -4,7 +4,7 @@ As in views.py, each view validates, calls one service method (which does
 the work and fires the hooks) and answers in the envelope.
 """
 
-from ..api import APIError, json_body, success
+from ..api import APIError, ValidationError, json_body, success
 from ..schemas import validate
 from . import schemas
 from .addresses import AddressService
@@ -32,6 +32,7 @@ def verify_email(request):
 
 
 RESEND_MESSAGE = "Verification e-mail sent"
+EMAIL_REQUIRED = "The email field is required."
 
 
 def resend_verification(request):
@@ -39,12 +40,14 @@ def resend_verification(request):
     log in before verifying), for the body's ``email``, as forgot-password does."""
     addresses = AddressService(request)
     user = request.identity
+    if user is None and "Authorization" in request.headers:
+        raise APIError(status=401)  # a token was sent, and it is not a live one
+    email = validate(schemas.ResendVerification, json_body(request)).email
     if user is not None:
         addresses.resend(user)
         return success(request, RESEND_MESSAGE, None, status=202)
-    if "Authorization" in request.headers:
-        raise APIError(status=401)  # a token was sent, and it is not a live one
-    email = validate(schemas.ResendVerification, json_body(request)).email
+    if email is None:
+        raise ValidationError({"email": [EMAIL_REQUIRED]})
     addresses.limit_anonymous_resend(email)
     # Known or not, the same task is queued and the same answer given at once.
     request.enqueue(verification, email)

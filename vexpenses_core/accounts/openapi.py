@@ -124,6 +124,7 @@ def add_paths(spec):
         params=parameters(spec, schemas.UserList),
         errors=[invalid], data=Paginator[schemas.User] | schemas.CursorPage)}
     add_admin_paths(spec)
+    add_address_paths(spec)
 
 
 @functools.cache
@@ -177,3 +178,43 @@ def add_admin_paths(spec):
         params=USER_ID, errors=[not_admin, unknown], data=schemas.SessionsEnded,
         name="SuccessOnEndUserSessions")}
 
+
+def add_address_paths(spec):
+    """E-mail verification and e-mail change (accounts/email_views.py)."""
+    p = spec["paths"]
+    invalid = ("422", "Validation failed")
+    limited = ("429", "Too many attempts; see Retry-After")
+    disabled = ("403", "The account is disabled")
+    change = operation(
+        spec, "E-mail a confirmation link to a new address, proving the current password",
+        202, "Confirmation sent to the new address", secured=True, request=schemas.ChangeEmail,
+        errors=[invalid, limited])
+    change["description"] = (
+        "The address changes only when the link is used (POST /api/v1/user/confirm-email). "
+        "A wrong current_password is a 422 that counts towards the login limits; the "
+        "current address or one already taken is a 422 on email. Rate-limited per user: "
+        "vexpenses.ratelimit.email_change.")
+    p["/api/v1/user/me/email"] = {"post": change}
+    confirm = operation(
+        spec, "Move the account to the new address with the e-mailed link's token", 200,
+        "Email confirmed successfully", request=schemas.LinkToken, errors=[invalid, disabled],
+        data=schemas.Me)
+    confirm["description"] = (
+        "No login needed: the token is the proof. Single use, expiring; the new address is "
+        "verified. An address taken meanwhile is a 422 on email.")
+    p["/api/v1/user/confirm-email"] = {"post": confirm}
+    p["/api/v1/user/verify-email"] = {"post": operation(
+        spec, "Prove the account's address with the e-mailed link's token (no login)", 200,
+        "Email verified successfully", request=schemas.LinkToken, errors=[invalid, disabled])}
+    resend = operation(
+        spec, "E-mail a new verification link", 202, "Verification e-mail sent",
+        request=schemas.ResendVerification, errors=[
+            ("401", "A bearer token was sent and is not a live one"), invalid, limited])
+    resend["description"] = (
+        "With a bearer token, for that user (email is not needed); an address already "
+        "verified is a 422 on email. Without one, for the body's email, required, as "
+        "forgot-password: the same 202 whether or not the address has an account waiting "
+        "for a link.")
+    resend["requestBody"]["required"] = False
+    resend["security"] = [*SECURED, {}]  # the token is optional
+    p["/api/v1/user/verify-email/resend"] = {"post": resend}

@@ -236,12 +236,13 @@ class LinkToken(Body):
 
 
 class ResendVerification(Body):
-    """``POST /verify-email/resend`` without a login: the account's address.
+    """``POST /verify-email/resend``: without a login, the account's address.
 
-    With a bearer token the body is not read: the link goes to that user.
+    With a bearer token the link goes to that user and ``email`` is not
+    needed (a body sent is still checked); without one it is required.
     """
 
-    email: Email
+    email: Email = None
 
 
 class DeleteAccount(Body):
