@@ -75,6 +75,8 @@ def prepare(args):
     accounts.reset_between_runs(registry)
     with registry.dbengine.begin() as conn:
         conn.execute(text("TRUNCATE TABLE audit_log_entries"))
+        conn.execute(text("TRUNCATE TABLE audit_log_details"))
+        conn.execute(text("TRUNCATE TABLE audit_log_erased"))
         conn.execute(text("DELETE FROM audit_log_chain"))
     for key in registry.redis.scan_iter(match=REDIS_PREFIX + "*"):
         registry.redis.delete(key)
