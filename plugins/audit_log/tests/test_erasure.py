@@ -186,26 +186,32 @@ def detached_user(user_id, email):
 
 
 def test_records_in_flight_land_without_details(app):
-    """Buffered before the erasure, written after: no details; made after it
-    (SQLite may give the id to a new account): details kept."""
+    """Buffered before the erasure (or made by a request that was already
+    running), written after: no details; made well after it (SQLite may give
+    the id to a new account), or the deletion's own row: details kept."""
     registry = app.app.registry
     writer = registry.audit_log.writer
     ana = detached_user(41, ANA)
-    early = chain.utcnow()
+    erased_at = chain.utcnow() - datetime.timedelta(minutes=10)
+    early = erased_at - datetime.timedelta(seconds=1)
     buffered = [
         record(app, "vexpenses_profile_viewed", ana, now=early),
         record(app, "vexpenses_login_failed", None, now=early, email=ANA),  # no id
         record(app, "vexpenses_users_listed", detached_user(7, "root@example.com"),
                now=early, filters={"email": ANA}),
         record(app, "vexpenses_profile_viewed", detached_user(8, BOB), now=early),
+        record(app, "vexpenses_profile_viewed", ana, now=erased_at + chain.GRACE / 2),
+        record(app, "vexpenses_user_deleted", ana, now=erased_at, by_admin=False),
     ]
-    erase(app, 41, ANA)
+    erase(app, 41, ANA, now=erased_at)
     later = record(app, "vexpenses_profile_viewed", detached_user(41, "new@example.com"))
-    assert writer.append(buffered + [later]) == 5
+    assert writer.append(buffered + [later]) == 7
     rows = stored_rows(app)
-    assert [r["erased_at"] is not None for r in rows] == [True, True, True, False, False]
-    assert rows[4]["description"].startswith("User 41 (new@example.com)")
-    assert verify(app).ok and verify(app).erased == 3
+    assert [r["erased_at"] is not None for r in rows] == [
+        True, True, True, False, True, False, False]
+    assert rows[5]["description"] == "User 41 deleted their account."
+    assert rows[6]["description"].startswith("User 41 (new@example.com)")
+    assert verify(app).ok and verify(app).erased == 4
     assert ANA not in everything_stored(app)
 
 
