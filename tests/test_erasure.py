@@ -7,8 +7,9 @@ registers, logs in, fails a login, changes their profile, asks for a reset
 link, exports their data, is looked up by an admin (by id and with an e-mail
 filter), uploads a CSV that lists themselves again, and gets mail; then
 deletes their account. Afterwards every column of every table is read: the
-address and the name appear nowhere, and ``vexpenses audit verify`` (the real
-command, in a subprocess) passes.
+address and the names appear nowhere (nor in any Redis key or value, with
+Redis), and ``vexpenses audit verify`` (the real command, in a subprocess)
+passes.
 """
 
 import os
@@ -140,6 +141,27 @@ def test_a_deleted_account_leaves_no_trace_and_the_audit_log_verifies(
     # What others need stays: the import (without its owner), Caio, the admin.
     assert "people.csv" in after["imports"] and "caio@example.com" in after["users"]
     assert "root@example.com" in after["users"]
+
+    redis = registry.redis
+    if redis is not None:  # the identity cache, the limits, the audit relay
+        prefix = registry.settings["vexpenses.redis_prefix"]
+        keys = list(redis.scan_iter(match=prefix + "*", count=1000))
+        assert keys, "nothing in Redis: this check would prove nothing"
+        for key in keys:
+            values = [key]
+            kind = redis.type(key)
+            if kind == b"string":
+                values.append(redis.get(key))
+            elif kind == b"list":
+                values += redis.lrange(key, 0, -1)
+            elif kind == b"hash":
+                values += [v for pair in redis.hgetall(key).items() for v in pair]
+            elif kind == b"zset":
+                values += redis.zrange(key, 0, -1)
+            elif kind == b"set":
+                values += list(redis.smembers(key))
+            text = b"\n".join(v for v in values if v).decode("utf-8", "replace").lower()
+            assert address not in text and NAMES[1].lower() not in text, key
 
     result = audit_verify(app, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
