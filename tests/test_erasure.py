@@ -5,11 +5,11 @@ All plugins enabled, on SQLite and MariaDB (the database_url fixture), without
 Redis and with a real one, mail delivered to a real aiosmtpd server. A person
 registers, logs in, fails a login, changes their profile, asks for a reset
 link, exports their data, is looked up by an admin (by id and with an e-mail
-filter), uploads a CSV that lists themselves again, and gets mail; then
-deletes their account. Afterwards every column of every table is read: the
-address and the names appear nowhere (nor in any Redis key or value, with
-Redis), and ``vexpenses audit verify`` (the real command, in a subprocess)
-passes.
+filter), uploads a CSV that lists themselves again (as does an admin's), and
+gets mail; then deletes their account, or an admin deletes it. Afterwards
+every column of every table is read: the address and the names appear
+nowhere (nor in any Redis key or value, with Redis), and ``vexpenses audit
+verify`` (the real command, in a subprocess) passes.
 """
 
 import os
@@ -93,8 +93,9 @@ def audit_verify(app, tmp_path):
                           text=True, timeout=120)
 
 
+@pytest.mark.parametrize("by", ["self", "admin"])
 def test_a_deleted_account_leaves_no_trace_and_the_audit_log_verifies(
-        app, smtp_server, tmp_path):
+        app, smtp_server, tmp_path, by):
     registry = app.app.registry
     smtp_server.clear()
     admin, admin_token = make_user(registry, email="root@example.com", is_admin=True,
@@ -115,8 +116,12 @@ def test_a_deleted_account_leaves_no_trace_and_the_audit_log_verifies(
     content = make_csv([("Caio Prado", "caio@example.com", "1991-02-03"),
                         (NAMES[1], EMAIL, "1990-05-17")])  # themselves: a duplicate
     import_id = upload(app, token, content, filename="people.csv").json["data"]["id"]
-    status = finished_status(app, token, import_id)
-    assert status["status"] in (1, 2)
+    assert finished_status(app, token, import_id)["status"] in (1, 2)
+    # an admin's import that lists them too: someone else's rows that quote them
+    content = make_csv([("Davi Reis", "davi@example.com", "1992-03-04"),
+                        (NAMES[0], EMAIL, "1990-05-17")])
+    admin_import = upload(app, admin_token, content, filename="team.csv").json["data"]["id"]
+    assert finished_status(app, admin_token, admin_import)["status"] in (1, 2)
     settle(app)
     assert wait_for(lambda: len(mail_to(smtp_server, address)) >= 3, 30)  # welcome, verify, reset
     engine = registry.dbengine
@@ -126,8 +131,11 @@ def test_a_deleted_account_leaves_no_trace_and_the_audit_log_verifies(
         assert address in before[table], table
     assert NAMES[1].lower() in before["users"]
 
-    app.delete_json("/api/v1/user/me", {"current_password": PASSWORD}, headers=bearer(token),
-                    status=200)
+    if by == "self":
+        app.delete_json("/api/v1/user/me", {"current_password": PASSWORD},
+                        headers=bearer(token), status=200)
+    else:
+        app.delete(f"/api/v1/user/{user_id}", headers=bearer(admin_token), status=200)
     settle(app)
     goodbye = wait_for(lambda: [m for m in mail_to(smtp_server, address)
                                 if "account" in m["Subject"] or "conta" in m["Subject"]], 30)
@@ -140,6 +148,7 @@ def test_a_deleted_account_leaves_no_trace_and_the_audit_log_verifies(
             assert trace not in text, f"{trace!r} is still in {table}"
     # What others need stays: the import (without its owner), Caio, the admin.
     assert "people.csv" in after["imports"] and "caio@example.com" in after["users"]
+    assert "team.csv" in after["imports"] and "davi@example.com" in after["users"]
     assert "root@example.com" in after["users"]
 
     redis = registry.redis
