@@ -3,8 +3,8 @@
 
 All plugins enabled, on SQLite and MariaDB (the database_url fixture), without
 Redis and with a real one, mail delivered to a real aiosmtpd server. A person
-registers, logs in, fails a login, changes their profile, asks for a reset
-link, exports their data, is looked up by an admin (by id and with an e-mail
+registers, logs in, fails a login, changes their profile and their address,
+asks for a reset link, exports their data, is looked up by an admin (by id and with an e-mail
 filter), uploads a CSV that lists themselves again (as does an admin's), and
 gets mail; then deletes their account, or an admin deletes it. Afterwards
 every column of every table is read: the address and the names appear
@@ -16,12 +16,13 @@ import os
 import pathlib
 import subprocess
 import sys
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import sqlalchemy as sa
 from vexpenses_audit_log.testing import settle
 from vexpenses_csv_import.testing import finished_status, make_csv, upload
-from vexpenses_mailer.testing import SMTPSink
+from vexpenses_mailer.testing import SMTPSink, links
 
 from vexpenses_core.testing import JWT_SECRET, make_user, wait_for, write_ini
 
@@ -30,6 +31,7 @@ PLUGINS = "csv_import audit_log mailer"
 VEXPENSES = str(pathlib.Path(sys.executable).with_name("vexpenses"))
 # Unusual enough that any hit in the database is theirs.
 EMAIL = "Zuleica.Quintela@Example.com"
+NEW_EMAIL = "zq.nova@example.org"  # the address they move to
 NAMES = ("Zuleica Quintela", "Zuleica Erasmo Quintela")
 
 
@@ -113,22 +115,34 @@ def test_a_deleted_account_leaves_no_trace_and_the_audit_log_verifies(
     app.get("/api/v1/user/me/export", headers=bearer(token), status=200)
     app.get("/api/v1/user", {"email": EMAIL}, headers=bearer(admin_token), status=200)
     app.get(f"/api/v1/user/{user_id}", headers=bearer(admin_token), status=200)
+    # They move to another address: both are theirs, both must go.
+    app.post_json("/api/v1/user/me/email", {"email": NEW_EMAIL, "current_password": PASSWORD},
+                  headers=bearer(token), status=202)
+    settle(app)
+    confirm = wait_for(lambda: [link for m in mail_to(smtp_server, NEW_EMAIL)
+                                for link in links(m.text) if "confirm-email" in link], 30)
+    assert confirm, "no confirmation link reached the new address"
+    link_token = parse_qs(urlsplit(confirm[0]).query)["token"][0]
+    app.post_json("/api/v1/user/confirm-email", {"token": link_token}, status=200)
     content = make_csv([("Caio Prado", "caio@example.com", "1991-02-03"),
-                        (NAMES[1], EMAIL, "1990-05-17")])  # themselves: a duplicate
+                        (NAMES[1], NEW_EMAIL, "1990-05-17")])  # themselves: a duplicate
     import_id = upload(app, token, content, filename="people.csv").json["data"]["id"]
     assert finished_status(app, token, import_id)["status"] in (1, 2)
     # an admin's import that lists them too: someone else's rows that quote them
     content = make_csv([("Davi Reis", "davi@example.com", "1992-03-04"),
-                        (NAMES[0], EMAIL, "1990-05-17")])
+                        (NAMES[0], NEW_EMAIL.upper(), "1990-05-17")])
     admin_import = upload(app, admin_token, content, filename="team.csv").json["data"]["id"]
     assert finished_status(app, admin_token, admin_import)["status"] in (1, 2)
     settle(app)
-    assert wait_for(lambda: len(mail_to(smtp_server, address)) >= 3, 30)  # welcome, verify, reset
+    # welcome, verify, reset and the change notice; the confirmation link
+    assert wait_for(lambda: len(mail_to(smtp_server, address)) >= 4, 30)
     engine = registry.dbengine
     before = every_value(engine)
     # The test sees the person where they were held, so it can see them gone.
-    for table in ("users", "audit_log_details", "mail_deliveries", "import_errors"):
+    for table in ("audit_log_details", "mail_deliveries"):
         assert address in before[table], table
+    for table in ("users", "audit_log_details", "mail_deliveries", "import_errors"):
+        assert NEW_EMAIL in before[table], table
     assert NAMES[1].lower() in before["users"]
 
     if by == "self":
@@ -137,15 +151,16 @@ def test_a_deleted_account_leaves_no_trace_and_the_audit_log_verifies(
     else:
         app.delete(f"/api/v1/user/{user_id}", headers=bearer(admin_token), status=200)
     settle(app)
-    goodbye = wait_for(lambda: [m for m in mail_to(smtp_server, address)
+    goodbye = wait_for(lambda: [m for m in mail_to(smtp_server, NEW_EMAIL)
                                 if "account" in m["Subject"] or "conta" in m["Subject"]], 30)
     assert goodbye, "the account-deleted e-mail was not sent"
     settle(app)  # the mail task's own hook calls
 
     after = every_value(engine)
-    for table, text in after.items():
-        for trace in (address, *(name.lower() for name in NAMES)):
-            assert trace not in text, f"{trace!r} is still in {table}"
+    left = {(trace, table) for table, text in after.items()
+            for trace in (address, NEW_EMAIL, *(name.lower() for name in NAMES))
+            if trace in text}
+    assert not left, f"still held (trace, table): {sorted(left)}"
     # What others need stays: the import (without its owner), Caio, the admin.
     assert "people.csv" in after["imports"] and "caio@example.com" in after["users"]
     assert "team.csv" in after["imports"] and "davi@example.com" in after["users"]
@@ -170,7 +185,8 @@ def test_a_deleted_account_leaves_no_trace_and_the_audit_log_verifies(
             elif kind == b"set":
                 values += list(redis.smembers(key))
             text = b"\n".join(v for v in values if v).decode("utf-8", "replace").lower()
-            assert address not in text and NAMES[1].lower() not in text, key
+            for trace in (address, NEW_EMAIL, NAMES[1].lower()):
+                assert trace not in text, key
 
     result = audit_verify(app, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -56,8 +56,8 @@ def erase(app, user_id, email, now=None):
     """What the hookimpl does, in a transaction of its own."""
     registry = app.app.registry
     with registry.dbengine.begin() as conn:
-        return chain.erase_user(conn, user_id, email, registry.audit_log_settings.chain_key,
-                                now=now)
+        return chain.erase_user(conn, user_id, [email] if email else [],
+                                registry.audit_log_settings.chain_key, now=now)
 
 
 @pytest.fixture
@@ -309,3 +309,24 @@ def test_an_admins_action_is_the_admins_row_about_the_target(app):
     assert (deleted["user_id"], deleted["subject_id"]) == (admin, ana)
     assert deleted["description"] == f"User {ana} was deleted by an admin."
     assert verify(app).ok and ANA not in everything_stored(app)
+
+
+def test_the_addresses_a_user_left_or_asked_for_are_theirs_too(app):
+    registry = app.app.registry
+    ana = detached_user(41, "now@example.com")
+    registry.audit_log.writer.append([
+        record(app, "vexpenses_email_change_requested", detached_user(41, ANA),
+               new_email="now@example.com", confirm_url="x"),
+        record(app, "vexpenses_email_changed", ana, old_email=ANA),
+        record(app, "vexpenses_email_changed", detached_user(8, BOB), old_email="b@x.org"),
+        record(app, "vexpenses_login_failed", None, email=ANA),
+    ])
+    with registry.dbengine.connect() as conn:
+        past = chain.past_addresses(conn, 41)
+    assert past == {ANA, "now@example.com"}
+    erase(app, 41, "now@example.com")
+    assert ANA in everything_stored(app)  # the failed login: no id, the old address
+    with registry.dbengine.begin() as conn:
+        chain.erase_user(conn, 41, ["now@example.com", *past])
+    assert ANA not in everything_stored(app) and BOB in everything_stored(app)
+    assert verify(app).ok

@@ -105,7 +105,7 @@ def test_the_upgrade_moves_details_and_the_log_still_verifies(fresh_url, environ
     assert not columns & {"description", "ip_address", "user_agent", "payload"}
     # Ana's rows can now be erased, and the chain still holds.
     with engine.begin() as conn:
-        assert chain.erase_user(conn, 1, "ana@example.com", secret) == 2
+        assert chain.erase_user(conn, 1, ["ana@example.com"], secret) == 2
     result = chain.verify(engine, secret)
     assert (result.ok, result.erased) == (True, 2)
     # and new rows link on

@@ -388,14 +388,15 @@ def _check_details(row, side, key):
 # -- erase --------------------------------------------------------------------
 
 
-def erase_user(conn, user_id, email, key=None, now=None):
+def erase_user(conn, user_id, emails=(), key=None, now=None):
     """Erase the details of every row about a user; returns how many were erased.
 
     The rows about them: those they acted in (``user_id``), those about
-    them (``subject_id``), and any whose details quote their address (a
-    failed login, an admin's list filter). The rows stay, chained as they
-    were. A tombstone makes records made before now, and written later,
-    land without details.
+    them (``subject_id``), and any whose details quote one of ``emails``,
+    their addresses, current first (a failed login, an admin's list
+    filter). The rows stay, chained as they were. A tombstone makes records
+    made before now (or just after: ``GRACE``), and written later, land
+    without details.
 
     ``conn`` is the caller's connection, inside the caller's transaction
     (the request's): nothing is erased unless it commits. It locks the
@@ -404,7 +405,9 @@ def erase_user(conn, user_id, email, key=None, now=None):
     """
     now = now or utcnow()
     lock_head(conn)
-    digest = email_digest(email, key) if email else None
+    emails = [email.strip().lower() for email in emails if email]
+    # In flight, only the current address is likely: the tombstone keeps its digest.
+    digest = email_digest(emails[0], key) if emails else None
     conn.execute(sa.delete(erased).where(erased.c.user_id == user_id))
     conn.execute(sa.insert(erased).values(user_id=user_id, email_digest=digest, erased_at=now))
     # Old digests have done their job; the ids' tombstones stay (ids are no one).
@@ -413,13 +416,36 @@ def erase_user(conn, user_id, email, key=None, now=None):
         erased.c.email_digest.is_not(None)).values(email_digest=None))
     about = [details.c.subject_id == user_id,
              details.c.entry_id.in_(sa.select(entries.c.id).where(entries.c.user_id == user_id))]
-    if email:
-        address = email.strip().lower()
+    for address in dict.fromkeys(emails):
         about += [sa.func.lower(details.c.description).contains(address, autoescape=True),
                   sa.func.lower(details.c.payload).contains(address, autoescape=True)]
     result = conn.execute(sa.update(details).where(details.c.erased_at.is_(None), sa.or_(*about))
                           .values(erased_at=now, **dict.fromkeys(ERASABLE)))
     return result.rowcount
+
+
+# The hooks whose arguments name another address of the user's: the one
+# they left, and the one they asked for.
+ADDRESS_ARGUMENTS = {"vexpenses_email_changed": "old_email",
+                     "vexpenses_email_change_requested": "new_email"}
+
+
+def past_addresses(conn, user_id):
+    """The addresses the log knows ``user_id`` had or asked for, lower case."""
+    rows = conn.execute(
+        sa.select(entries.c.hook, details.c.payload)
+        .join(details, details.c.entry_id == entries.c.id)
+        .where(entries.c.hook.in_(ADDRESS_ARGUMENTS), details.c.erased_at.is_(None),
+               sa.or_(entries.c.user_id == user_id, details.c.subject_id == user_id)))
+    found = set()
+    for hook, payload in rows:
+        try:
+            value = json.loads(payload).get(ADDRESS_ARGUMENTS[hook])
+        except (TypeError, ValueError, AttributeError):
+            continue
+        if isinstance(value, str) and "@" in value:
+            found.add(value.strip().lower())
+    return found
 
 
 # -- prune --------------------------------------------------------------------

@@ -20,6 +20,10 @@ def erase(request, user):
     still buffered here, or waiting in Redis, meet the tombstone instead.
     """
     key = request.registry.audit_log_settings.chain_key
-    count = chain.erase_user(request.dbsession.connection(), user.id, user.email, key)
+    conn = request.dbsession.connection()
+    # Their earlier addresses too: a failed login for the one they left
+    # names no user id.
+    emails = [user.email, *sorted(chain.past_addresses(conn, user.id) - {user.email})]
+    count = chain.erase_user(conn, user.id, emails, key)
     log.info("erased the details of %d audit rows about user %d", count, user.id)
     return count
