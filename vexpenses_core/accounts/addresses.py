@@ -62,12 +62,12 @@ class AddressService:
     def resend(self, user):
         """``POST /verify-email/resend`` with a login: a new link for ``user``.
 
-        Limited per user (``verify_resend``); a 422 on ``email`` when the
-        address is already verified: the user knows their own state.
+        A 422 on ``email`` when the address is already verified: the user
+        knows their own state. Otherwise limited per user (``verify_resend``).
         """
-        self.request.find_service(IRateLimiter).hit("verify_resend", user.id)
         if user.email_verified_at is not None:
             raise ValidationError({"email": [ALREADY_VERIFIED]})
+        self.request.find_service(IRateLimiter).hit("verify_resend", user.id)
         self.send_verification(user)
 
     def limit_anonymous_resend(self, email):
@@ -109,8 +109,9 @@ class AddressService:
         password, and announce it (``vexpenses_email_change_requested``).
 
         The proof counts towards the account's login limits, exactly as in
-        :meth:`AuthService.change_password`; then each request counts against
-        ``email_change`` (per user), taken address or not. A 422 on
+        :meth:`AuthService.change_password` (so probing for taken addresses
+        is bounded by them too); a request that passes every check then
+        counts against ``email_change`` (per user). A 422 on
         ``current_password`` for a wrong password, on ``email`` for the
         current address or one taken by another account. Nothing changes
         until the link is used; an earlier unused link stops working.
@@ -122,11 +123,11 @@ class AddressService:
             limiter.login_failed(user.email)
             raise ValidationError({"current_password": [WRONG_CURRENT_PASSWORD]})
         limiter.login_succeeded(user.email)
-        limiter.hit("email_change", user.id)
         if new_email == user.email:
             raise ValidationError({"email": [SAME_EMAIL]})
         if UserService(request).by_email(new_email) is not None:
             raise ValidationError({"email": [EMAIL_TAKEN]})
+        limiter.hit("email_change", user.id)
         raw = self.changes.create(user, self.settings["vexpenses.email_change_token_minutes"],
                                   new_email=new_email)
         url = self._url("confirm-email", raw)
