@@ -264,3 +264,10 @@ def test_concurrent_writers_keep_one_order(make_app):
     assert [r["id"] for r in rows] == list(range(1, 121))
     result = verify(apps[0])
     assert result.ok and result.rows == 120
+
+
+def test_details_left_by_removed_rows_do_not_stop_the_writer(five):
+    execute(five, "DELETE FROM audit_log_entries WHERE id >= 4")
+    execute(five, "DELETE FROM audit_log_chain")
+    assert write_records(five.app.registry, 1) == 1
+    assert [r["id"] for r in stored_rows(five)] == [1, 2, 3, 6]

@@ -200,7 +200,9 @@ class ChainWriter:
             # Normally head.last_id; a row inserted behind the writer's back
             # must not make every later append fail.
             top = conn.scalar(sa.select(sa.func.max(entries.c.id))) or 0
-            next_id = max(head.last_id, top) + 1
+            # Nor details left behind by removed rows.
+            top_details = conn.scalar(sa.select(sa.func.max(details.c.entry_id))) or 0
+            next_id = max(head.last_id, top, top_details) + 1
             prev = head.last_hash
             rows = []
             side_rows = []
