@@ -153,3 +153,28 @@ def test_an_empty_log_upgrades_and_downgrades(fresh_url, environ_clean):
     columns = {c["name"] for c in sa.inspect(engine).get_columns("audit_log_entries")}
     assert {"description", "payload"} <= columns and "details_hash" not in columns
     engine.dispose()
+
+
+def test_a_downgrade_puts_the_details_back_and_chains_them_the_old_way(
+        fresh_url, environ_clean):
+    app = at_0001_with_rows(fresh_url, KEY)
+    engine = app.registry.dbengine
+    upgrade(app.registry)
+    with engine.begin() as conn:
+        chain.erase_user(conn, 2, ["bob@example.com"], KEY.encode())
+    command.downgrade(alembic_config(app.registry), "audit_log@audit_log_0001")
+    old = revision_module()
+    with engine.connect() as conn:
+        rows = [row._mapping for row in conn.execute(
+            sa.select(old.entries_old.c[*old.OLD_FIELDS, "hash"])
+            .order_by(old.entries_old.c.id))]
+        head = conn.execute(sa.select(old.head_table)).one()
+    prev = chain.GENESIS
+    for row in rows:
+        assert row["prev_hash"] == prev
+        assert old._row_hash(row, old.OLD_FIELDS, KEY.encode()) == row["hash"]
+        prev = row["hash"]
+    assert head.last_hash == prev
+    assert [r["description"] for r in rows] == [LEGACY[0][2], LEGACY[1][2], ""]
+    assert rows[2]["payload"] == "{}" and rows[2]["ip_address"] is None
+    engine.dispose()
