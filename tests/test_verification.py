@@ -10,7 +10,7 @@ import urllib.parse
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from vexpenses_core import hookimpl
 from vexpenses_core.models import VERIFY, AccountToken, AuthSession, User
@@ -386,6 +386,33 @@ def test_anonymous_resend_is_limited_per_client_address(make_testapp):
 def test_anonymous_resend_needs_an_address(app, body, message):
     errors = app.post_json(RESEND, body, status=422).json["errors"]
     assert errors == {"email": [message]}
+
+
+def test_anonymous_resend_does_the_same_work_for_every_address(make_testapp, redis_url):
+    """Before it answers: the lookup waits for the task (here, in the Redis stream)."""
+    app = make_testapp(**{"vexpenses.redis_url": redis_url})
+    registry = app.app.registry
+    make_user(registry, email="ana@example.com")
+    make_user(registry, email="bia@example.com")
+    change_rows(app, update(User).where(User.email == "bia@example.com")
+                .values(email_verified_at=datetime.datetime.now(datetime.UTC)))
+
+    def statements(email):
+        seen = []
+
+        def record(conn, cursor, statement, parameters, context, executemany):
+            seen.append(statement)
+
+        event.listen(registry.dbengine, "before_cursor_execute", record)
+        try:
+            app.post_json(RESEND, {"email": email}, status=202)
+        finally:
+            event.remove(registry.dbengine, "before_cursor_execute", record)
+        return seen
+
+    unverified = statements("ana@example.com")
+    assert statements("bia@example.com") == unverified  # verified already
+    assert statements("nobody@example.com") == unverified  # no account
 
 
 def test_anonymous_resend_queues_the_same_task_for_every_address(app):
