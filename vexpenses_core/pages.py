@@ -65,13 +65,15 @@ class Page:
     ``{{messages}}`` the whole catalogue as JSON, for a
     ``<script type="application/json">`` block that the page's script
     reads (the CSP runs no inline script). A placeholder that names
-    nothing stops start-up.
+    nothing stops start-up. Pages that differ only in their words share a
+    template: ``catalogue`` names theirs (``verify_email`` for
+    ``verify_email.<language>.json`` beside the template).
     """
 
-    def __init__(self, package, template, values=()):
+    def __init__(self, package, template, values=(), catalogue=None):
         folder, _, filename = template.rpartition("/")
         self.text = (files(package) / template).read_text(encoding="utf-8")
-        self.catalogue = Catalogue(package, folder, filename.rsplit(".", 1)[0])
+        self.catalogue = Catalogue(package, folder, catalogue or filename.rsplit(".", 1)[0])
         self.values = set(values)
         strings = {key for key, value in self.catalogue.messages[self.catalogue.source].items()
                    if isinstance(value, str)}

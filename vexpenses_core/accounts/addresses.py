@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from ..api import ValidationError
 from ..db import utcnow
 from ..models import EMAIL_CHANGE, VERIFY
-from .auth import WRONG_CURRENT_PASSWORD, AccountDisabled, AuthService
+from .auth import AccountDisabled, AuthService
 from .interfaces import IRateLimiter
 from .tokens import LinkTokens, Refusals
 from .users import UserService
@@ -117,12 +117,7 @@ class AddressService:
         until the link is used; an earlier unused link stops working.
         """
         request = self.request
-        auth = AuthService(request)
-        limiter = auth.spend_login_attempt(user.email)
-        if not auth.hasher.verify(user.password_hash, current_password):
-            limiter.login_failed(user.email)
-            raise ValidationError({"current_password": [WRONG_CURRENT_PASSWORD]})
-        limiter.login_succeeded(user.email)
+        limiter = AuthService(request).prove_password(user, current_password)
         if new_email == user.email:
             raise ValidationError({"email": [SAME_EMAIL]})
         if UserService(request).by_email(new_email) is not None:

@@ -105,11 +105,7 @@ class AuthService:
         raises ``RateLimited``, or a 422 on ``current_password``.
         """
         request = self.request
-        limiter = self.spend_login_attempt(user.email)
-        if not self.hasher.verify(user.password_hash, current_password):
-            limiter.login_failed(user.email)
-            raise ValidationError({"current_password": [WRONG_CURRENT_PASSWORD]})
-        limiter.login_succeeded(user.email)
+        self.prove_password(user, current_password)
         UserService(request).set_password(user, new_password)
         ended = self.revoke_all(user, "password_changed", keep=self.current_session_id())
         request.pm.hook.vexpenses_password_changed(
@@ -124,6 +120,21 @@ class AuthService:
         if (self.settings["vexpenses.accounts.require_verified_email"]
                 and user.email_verified_at is None):
             raise EmailNotVerified()
+
+    def prove_password(self, user, current_password):
+        """Check ``current_password``, which a signed-in user gives to confirm a
+        sensitive change (password, address, deletion).
+
+        It counts towards the account's login limits, as a login does: a
+        stolen access token does not buy unlimited guesses. Raises
+        ``RateLimited``, or a 422 on ``current_password``; returns the limiter.
+        """
+        limiter = self.spend_login_attempt(user.email)
+        if not self.hasher.verify(user.password_hash, current_password):
+            limiter.login_failed(user.email)
+            raise ValidationError({"current_password": [WRONG_CURRENT_PASSWORD]})
+        limiter.login_succeeded(user.email)
+        return limiter
 
     def spend_login_attempt(self, email):
         """Count a password guess for ``email`` against the login limits and the

@@ -10,9 +10,8 @@ engine turns ``PRAGMA foreign_keys`` on for every connection
 (vexpenses_core.db).
 """
 
-from ..api import ValidationError
 from .admin import keep_an_admin
-from .auth import WRONG_CURRENT_PASSWORD, AuthService
+from .auth import AuthService
 from .users import UserService
 
 
@@ -29,12 +28,7 @@ class DeletionService:
         ``RateLimited``, or a 422 on ``current_password``. The last enabled
         admin cannot delete themselves (a 422 on ``user``).
         """
-        auth = AuthService(self.request)
-        limiter = auth.spend_login_attempt(user.email)
-        if not auth.hasher.verify(user.password_hash, current_password):
-            limiter.login_failed(user.email)
-            raise ValidationError({"current_password": [WRONG_CURRENT_PASSWORD]})
-        limiter.login_succeeded(user.email)
+        AuthService(self.request).prove_password(user, current_password)
         self.delete(user, by_admin=False)
 
     def delete(self, user, by_admin):

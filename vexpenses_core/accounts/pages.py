@@ -4,8 +4,11 @@ reset, e-mail verification and the confirmation of a new address."""
 from ..pages import Page
 
 PAGE = Page("vexpenses_core", "templates/reset_password.html", values=("static", "api"))
-VERIFY_PAGE = Page("vexpenses_core", "templates/verify_email.html", values=("static", "api"))
-CONFIRM_PAGE = Page("vexpenses_core", "templates/confirm_email.html", values=("static", "api"))
+# One template for both links: a button that sends the token, and a verdict.
+VERIFY_PAGE = Page("vexpenses_core", "templates/link_token.html", values=("static", "api"),
+                   catalogue="verify_email")
+CONFIRM_PAGE = Page("vexpenses_core", "templates/link_token.html", values=("static", "api"),
+                    catalogue="confirm_email")
 
 
 def _static(request):
