@@ -1,7 +1,7 @@
 """Admins managing users under /api/v1/user/{id}, as docs/accounts.md describes it.
 
 Admins only (the ``admin`` permission), except that a user may GET their
-own id. The ids are digits only (``{id:\\d+}``), so these routes never
+own id. The ids are digits only (``{id:\\d{1,19}}``), so these routes never
 shadow ``/me``, ``/sessions`` and the other named paths.
 """
 
@@ -47,10 +47,11 @@ def delete_user(request):
 
 ROUTES = [
     # name, path, (method, view, permission)...
-    ("user", r"/{id:\d+}", [("GET", get_user, "authenticated"),
+    # At most 19 digits: BIGINT's range, and no 5,000-digit string for int() to refuse.
+    ("user", r"/{id:\d{1,19}}", [("GET", get_user, "authenticated"),
                             ("PATCH", update_user, "admin"),
                             ("DELETE", delete_user, "admin")]),
-    ("user_logout_all", r"/{id:\d+}/logout-all", [("POST", logout_user, "admin")]),
+    ("user_logout_all", r"/{id:\d{1,19}}/logout-all", [("POST", logout_user, "admin")]),
 ]
 
 
