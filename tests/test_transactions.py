@@ -1,11 +1,16 @@
-"""after_commit: what follows the commit runs only after it, and cannot undo it."""
+"""after_commit: what follows the commit runs only after it, and cannot undo it;
+and which errors are a lock."""
 
 import logging
+import sqlite3
 import types
 
+import pytest
+import sqlalchemy as sa
 import transaction
 
-from vexpenses_core.transactions import after_commit
+from vexpenses_core.testing import deadlock_error
+from vexpenses_core.transactions import after_commit, is_sqlite_busy
 
 
 def a_request():
@@ -72,3 +77,21 @@ def test_a_data_manager_that_cannot_tell_leaves_the_error_and_no_transaction():
         run_in_transaction(tm, work, pause=0)
     tm.begin()  # the failed one was aborted
     tm.abort()
+
+
+def test_only_sqlite_busy_or_locked_is_a_sqlite_lock(tmp_path):
+    path = tmp_path / "x.sqlite"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN IMMEDIATE")
+    other = sqlite3.connect(path, isolation_level=None, timeout=0)
+    with pytest.raises(sqlite3.OperationalError) as locked:
+        other.execute("BEGIN IMMEDIATE")
+    with pytest.raises(sqlite3.OperationalError) as missing:
+        other.execute("SELECT * FROM missing")
+    holder.close()
+    other.close()
+    assert is_sqlite_busy(locked.value)
+    assert is_sqlite_busy(sa.exc.OperationalError("BEGIN", (), locked.value))
+    assert not is_sqlite_busy(missing.value)
+    assert not is_sqlite_busy(deadlock_error("UPDATE t SET x=1"))

@@ -27,6 +27,8 @@ PAUSE = 0.05
 # MySQL errors after which the whole transaction may safely be run again:
 # 1213 deadlock, 1205 lock wait timeout.
 RETRYABLE_MYSQL_ERRORS = {1213, 1205}
+# SQLite's primary result codes SQLITE_BUSY and SQLITE_LOCKED.
+SQLITE_BUSY_ERRORS = {5, 6}
 
 
 def mysql_error_code(exc):
@@ -47,6 +49,20 @@ def is_retryable_db_error(exc):
     if IRetryableError.providedBy(exc):
         return True
     return isinstance(exc, DBAPIError) and mysql_error_code(exc) in RETRYABLE_MYSQL_ERRORS
+
+
+def is_sqlite_busy(exc):
+    """True for SQLite's "database is locked" (SQLITE_BUSY) or "database table
+    is locked" (SQLITE_LOCKED), extended codes included, of a driver error or
+    of the one a SQLAlchemy ``DBAPIError`` wraps.
+
+    Requests and tasks do not run again for it: the busy timeout has waited
+    for the lock already. The audit chain writer, apart from any request, does.
+    """
+    if isinstance(exc, DBAPIError):
+        exc = exc.orig
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF in SQLITE_BUSY_ERRORS
 
 
 def is_retryable(exc, tm):

@@ -31,9 +31,9 @@ import secrets
 
 import sqlalchemy as sa
 from pyramid_retry import mark_error_retryable
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from vexpenses_core.transactions import retrying
+from vexpenses_core.transactions import is_retryable_db_error, is_sqlite_busy, retrying
 
 from .models import AuditLogChain, AuditLogDetails, AuditLogEntry, AuditLogErased
 
@@ -142,22 +142,31 @@ def lock_head(conn):
         log.warning("the audit chain head was missing; rebuilt it from row %d", last.id)
         values = {"last_id": last.id, "last_hash": last.hash, "anchor_id": first.id,
                   "anchor_hash": first.prev_hash}
-    conn.execute(sa.insert(chain).values(id=HEAD_ID, updated_at=utcnow(), **values))
+    try:
+        conn.execute(sa.insert(chain).values(id=HEAD_ID, updated_at=utcnow(), **values))
+    except IntegrityError as exc:
+        # Another writer made the head first: the next run finds and locks it.
+        mark_error_retryable(exc)
+        raise
     return conn.execute(sa.select(chain).where(chain.c.id == HEAD_ID).with_for_update()).one()
 
 
 def _retrying(func):
     """Run ``func`` again on a lock timeout, deadlock or head-creation race.
 
-    Any OperationalError counts: SQLite's "database is locked" is a lock
-    timeout too. ``func`` uses its own connection, not a transaction manager.
+    The errors the core retries (a MySQL deadlock or lock-wait timeout),
+    SQLite's "database is locked", and the race :func:`lock_head` marks.
+    Anything else (a refused login, an unknown database, a missing table)
+    is raised at once. ``func`` uses its own connection, not a transaction
+    manager.
     """
 
     def attempt():
         try:
             return func()
-        except (OperationalError, IntegrityError) as exc:
-            mark_error_retryable(exc)
+        except DBAPIError as exc:
+            if is_retryable_db_error(exc) or is_sqlite_busy(exc):
+                mark_error_retryable(exc)
             raise
 
     return retrying(attempt, ATTEMPTS, log=log)
