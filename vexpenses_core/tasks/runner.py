@@ -11,12 +11,13 @@ from ..db import new_transaction_manager
 from ..logging import request_id_var
 from ..scripting import mark_job
 from ..settings import ConfigurationError
-from ..transactions import in_transaction, retrying
+from ..transactions import ATTEMPTS, in_transaction, retrying
 
 log = logging.getLogger(__name__)
 
-#: How often a task is run again after a retryable database error.
-DB_ATTEMPTS = 3
+#: How often a task runs in all while it meets retryable database errors: the
+#: core's one number, under the name vexpenses_core.tasks exports.
+DB_ATTEMPTS = ATTEMPTS
 
 
 def make_task_request(registry, request_id=None, job="task"):

@@ -33,7 +33,12 @@ import sqlalchemy as sa
 from pyramid_retry import mark_error_retryable
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from vexpenses_core.transactions import is_retryable_db_error, is_sqlite_busy, retrying
+from vexpenses_core.transactions import (
+    ATTEMPTS,
+    is_retryable_db_error,
+    is_sqlite_busy,
+    retrying,
+)
 
 from .models import AuditLogChain, AuditLogDetails, AuditLogEntry, AuditLogErased
 
@@ -41,7 +46,6 @@ log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
 HEAD_ID = 1
-ATTEMPTS = 3
 
 entries = AuditLogEntry.__table__
 details = AuditLogDetails.__table__

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 DUPLICATE = {"email": ["The email has already been taken."]}
 # A batch that meets a deadlock or lock-wait timeout is run again, this often in all.
+# More than transactions.ATTEMPTS: parallel chunks of one import deadlock each other often.
 BATCH_ATTEMPTS = 5
 # Fields of a rejected row are kept for the report, cut to this length,
 # and no more than ROW_KEEP characters of a row in all (an empty field counts 1).
