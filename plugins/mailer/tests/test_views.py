@@ -87,7 +87,8 @@ def test_migration_made_the_table(mail_app):
     inspector = sa.inspect(app.registry.dbengine)
     columns = {c["name"] for c in inspector.get_columns("mail_deliveries")}
     assert columns == {"id", "kind", "user_id", "recipient", "subject", "status", "attempts",
-                       "last_error", "dedupe_key", "message_id", "created_at", "sent_at"}
+                       "last_error", "dedupe_key", "message_id", "created_at", "sent_at",
+                       "claimed_at"}
     uniques = inspector.get_unique_constraints("mail_deliveries")
     indexes = inspector.get_indexes("mail_deliveries")
     assert any(u["column_names"] == ["dedupe_key"] for u in uniques) or any(

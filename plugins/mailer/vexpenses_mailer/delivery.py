@@ -2,26 +2,39 @@
 
 Transient failures (4xx, dropped connection) are retried in the task with
 exponential backoff, on a new connection; permanent ones (5xx) stop at once.
-Retrying inside the task, rather than queueing again, keeps one owner per
-message: the delivery row is written once, in the task's transaction, so a
-message is never sent by two runs that both think they are first.
+
+Each message's row is committed before the server is asked and again with
+the outcome (:class:`Ledger`), never in one transaction with the send: a
+transaction that fails after the server took the message, or a worker that
+dies then, must not leave a run that sends it again. A row still
+``sending`` when a run finds it was handed to the server by another run,
+which is still at it or died; the message is never sent a second time
+(at most once; see docs/mailer.md "Delivery").
 """
 
 import dataclasses
+import datetime
 import logging
 import time
 from email.message import EmailMessage
 
+from sqlalchemy import update
+
 from vexpenses_core.db import utcnow
+from vexpenses_core.transactions import run_in_transaction
 
 from .backends import ConnectionFailed, PermanentError, TransientError
 from .interfaces import IMailBackend
-from .models import FAILED, SENT, MailDelivery
+from .models import FAILED, SENDING, SENT, MailDelivery
 
 log = logging.getLogger(__name__)
 
 #: The longest pause between two attempts, whatever the backoff says.
 MAX_BACKOFF_SECONDS = 60
+
+#: A ``sending`` row whose attempt began longer ago than this lost its
+#: worker: far longer than an attempt takes (SMTP timeouts, the backoff).
+STALE_AFTER = datetime.timedelta(minutes=15)
 
 
 @dataclasses.dataclass
@@ -80,11 +93,77 @@ def mark_failed(row, error):
     row.last_error = error[:500]
 
 
-def deliver(request, outgoing, sleep=time.sleep):
+class Ledger:
+    """The committed record of each attempt, in short transactions of the task's own.
+
+    :meth:`begin` commits the claim of an attempt before the message goes to
+    the server, :meth:`finish` its outcome after. Both change the row only
+    if its ``attempts`` is still what this run last wrote: of two runs that
+    hold the same row, one sends it and the other leaves it.
+    ``announce(row)`` is called for a failure, in the transaction that
+    records it.
+    """
+
+    def __init__(self, request, announce):
+        self.request = request
+        self.announce = announce
+
+    def _commit(self, work):
+        return run_in_transaction(self.request.tm, work, log=log)
+
+    def _update(self, row, *conditions, **values):
+        return self.request.dbsession.execute(
+            update(MailDelivery)
+            .where(MailDelivery.id == row.id, MailDelivery.attempts == row.attempts,
+                   *conditions)
+            .values(**values).execution_options(synchronize_session=False)
+        ).rowcount == 1
+
+    @staticmethod
+    def _scrub(item):
+        # A server's reply may quote the address ("550 <ana@...>: no such user").
+        if item.to is not None:
+            item.row.last_error = item.to.scrub(item.row.last_error, item.recipient)
+
+    def begin(self, item):
+        """Commit attempt number ``attempts + 1`` of ``item``; False when another
+        run has taken the row since (nothing is then sent)."""
+        row, now = item.row, utcnow()
+        self._scrub(item)
+        if not self._commit(lambda: self._update(
+                row, MailDelivery.status == SENDING, attempts=row.attempts + 1,
+                claimed_at=now, last_error=row.last_error, message_id=row.message_id)):
+            log.info("mail %s (%s) is another run's: not sent by this one", row.id, row.kind)
+            return False
+        row.attempts += 1
+        row.claimed_at = now
+        return True
+
+    def finish(self, item):
+        """Commit the outcome of ``item`` (sent or failed), and announce a failure.
+
+        False when the row was another run's (a message never tried here).
+        """
+        row = item.row
+        self._scrub(item)
+
+        def work():
+            done = self._update(row, status=row.status, last_error=row.last_error,
+                                sent_at=row.sent_at)
+            if done and row.status == FAILED:
+                self.announce(row)
+            return done
+
+        return self._commit(work)
+
+
+def deliver(request, outgoing, ledger, sleep=time.sleep):
     """Send ``outgoing`` (a list of :class:`Outgoing`) over one connection.
 
-    Updates each row (status, attempts, last_error, sent_at) and returns the
-    rows that failed for good.
+    Each row is already committed as ``sending``; ``ledger`` (a
+    :class:`Ledger`) commits each attempt before it is made, and each
+    outcome (status, attempts, last_error, sent_at). Returns the rows that
+    failed for good.
     """
     backend = request.find_service(IMailBackend)
     settings = request.registry.mailer.settings
@@ -98,7 +177,8 @@ def deliver(request, outgoing, sleep=time.sleep):
             row = item.row
             while True:
                 limiter.wait()
-                row.attempts += 1
+                if not ledger.begin(item):
+                    break
                 try:
                     if connection is None:
                         connection = backend.open()
@@ -107,6 +187,7 @@ def deliver(request, outgoing, sleep=time.sleep):
                     mark_failed(row, str(exc))
                     failed.append(row)
                     log.warning("mail %s (%s) refused: %s", row.id, row.kind, exc)
+                    ledger.finish(item)
                     break
                 except TransientError as exc:
                     connection = _close(connection)
@@ -120,18 +201,21 @@ def deliver(request, outgoing, sleep=time.sleep):
                     mark_failed(row, f"gave up after {row.attempts} attempts: {exc}")
                     failed.append(row)
                     log.warning("mail %s (%s) %s", row.id, row.kind, row.last_error)
+                    ledger.finish(item)
                     if isinstance(exc, ConnectionFailed):
                         # The server is unreachable: the rest of the batch would
                         # only wait out the same retries.
                         for rest in outgoing[index + 1:]:
                             mark_failed(rest.row, f"not sent: {exc}")
-                            failed.append(rest.row)
+                            if ledger.finish(rest):
+                                failed.append(rest.row)
                         return failed
                     break
                 else:
                     row.status = SENT
                     row.sent_at = utcnow()
                     log.debug("mail %s (%s) sent", row.id, row.kind)
+                    ledger.finish(item)
                     break
     finally:
         _close(connection)

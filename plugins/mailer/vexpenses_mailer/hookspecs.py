@@ -12,6 +12,8 @@ from vexpenses_core import hookspec
 def vexpenses_mail_failed(request, message_id, to, kind, error):
     """An e-mail will not be delivered: the server refused it for good (a 5xx
     reply), its address is invalid, or temporary failures outlasted the retries.
+    Also when its worker died during the send: the server may have it, and it
+    is not sent again (``interrupted during attempt 1: ...``).
 
     :param request: the sending task's request.
     :param message_id: the id of the e-mail's row in ``mail_deliveries``.

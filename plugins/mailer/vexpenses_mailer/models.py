@@ -8,7 +8,9 @@ from vexpenses_core.models import BigId
 
 SENT = "sent"
 FAILED = "failed"
-SENDING = "sending"  # only inside a running task: committed as sent or failed
+# Committed before the message goes to the server: a row still ``sending``
+# is being sent, or its worker died mid-send (see ``claimed_at``).
+SENDING = "sending"
 
 
 class MailDelivery(Base):
@@ -31,3 +33,6 @@ class MailDelivery(Base):
     message_id: Mapped[str | None] = mapped_column(String(255), default=None)
     created_at: Mapped[datetime.datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime.datetime | None] = mapped_column(UTCDateTime, default=None)
+    # When the current attempt began: an old claim on a ``sending`` row means
+    # its worker died, maybe after the server took the message.
+    claimed_at: Mapped[datetime.datetime | None] = mapped_column(UTCDateTime, default=None)

@@ -7,9 +7,9 @@ from vexpenses_core.paginator import PageQuery
 from vexpenses_core.schemas import Reply, choice
 
 from .messages import KINDS
-from .models import FAILED, SENT
+from .models import FAILED, SENDING, SENT
 
-STATUSES = (SENT, FAILED)
+STATUSES = (SENT, FAILED, SENDING)
 
 
 class DeliveryList(PageQuery):
@@ -25,7 +25,7 @@ class MailDelivery(Reply):
     user_id: int | None = None
     recipient: str = None
     subject: str = None
-    status: Literal[SENT, FAILED] = None
+    status: Literal[SENT, FAILED, SENDING] = None
     attempts: int = None
     last_error: str | None = None
     message_id: str | None = None

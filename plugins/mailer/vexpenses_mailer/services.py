@@ -2,6 +2,11 @@
 
 Queueing them is the tasks module's job (:mod:`.tasks`): this module never
 queues; it returns what should be sent next. Hookimpls and tasks are thin.
+
+The sending methods run with no transaction open (their tasks have
+``own_transactions``): each message's row is claimed in a committed
+transaction before the server is asked (:meth:`MailService._claim`), and its
+outcome committed after (:class:`.delivery.Ledger`).
 """
 
 import dataclasses
@@ -10,17 +15,19 @@ import logging
 import secrets
 
 from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from vexpenses_core.accounts.digests import sha256
 from vexpenses_core.accounts.reset import PasswordResetService
 from vexpenses_core.db import utcnow
 from vexpenses_core.models import RESET, PasswordReset, User
+from vexpenses_core.transactions import run_in_transaction
 
 from . import schemas
 from .backends import PermanentError
-from .delivery import Outgoing, deliver, mark_failed
+from .delivery import STALE_AFTER, Ledger, Outgoing, deliver, mark_failed
 from .messages import build_message, recipient
-from .models import FAILED, SENT, MailDelivery
+from .models import SENDING, SENT, MailDelivery
 
 log = logging.getLogger(__name__)
 
@@ -80,24 +87,27 @@ class MailService:
         user's current address. A kind of ``AFTER_DELETION`` goes to it
         although the user is gone, and its row keeps neither.
         """
-        if self._done_keys([key]):
-            return None
-        user = self.db.get(User, user_id)
         if to is not None:
             to = self.mailer.unseal(to)
-        if kind in AFTER_DELETION and to is not None:
-            target = Recipient(None, to["name"], to["email"], forget=True)
-        elif user is None:
-            return None
-        elif to is not None:
-            target = Recipient(user.id, to["name"], to["email"])
-        else:
-            target = Recipient.of(user)
         context = dict(context)
         if "sealed" in context:
             context.update(self.mailer.unseal(context.pop("sealed")))
         context.update(self._kind_context(kind))
-        return self._send([(kind, target, context, key)], language)[0]
+
+        def items():
+            user = self.db.get(User, user_id)
+            if kind in AFTER_DELETION and to is not None:
+                target = Recipient(None, to["name"], to["email"], forget=True)
+            elif user is None:
+                return []
+            elif to is not None:
+                target = Recipient(user.id, to["name"], to["email"])
+            else:
+                target = Recipient.of(user)
+            return [(kind, target, context, key)]
+
+        rows = self._send(items, language)
+        return rows[0] if rows else None
 
     def _kind_context(self, kind):
         setting = {"reset": "vexpenses.reset_token_minutes",
@@ -116,13 +126,15 @@ class MailService:
             "invitations": invitations,
             "errors_url": f"{base}/api/v1/user/import-status/{import_id}/errors",
         }
-        if self._done_keys([key]):
-            return None
-        user = self.db.get(User, uploader_id)
-        if user is None:
-            return None
-        return self._send([("import_finished", Recipient.of(user), context, key)],
-                          language)[0]
+
+        def items():
+            user = self.db.get(User, uploader_id)
+            if user is None:
+                return []
+            return [("import_finished", Recipient.of(user), context, key)]
+
+        rows = self._send(items, language)
+        return rows[0] if rows else None
 
     # invitations: tokens first, then the sends in batches
 
@@ -159,24 +171,26 @@ class MailService:
     def send_invitations(self, import_id, sealed, language):
         """Send one batch of invitations over one connection; returns the rows."""
         tokens = dict(self.mailer.unseal(sealed))
-        done = self._done_keys([self._invitation_key(import_id, uid) for uid in tokens])
-        ids = [uid for uid in tokens if self._invitation_key(import_id, uid) not in done]
-        if not ids:
-            return []
-        # Disabled since the tokens were made: not sent (the link would not work).
-        users = self.db.scalars(select(User).where(
-            User.id.in_(ids), User.disabled_at.is_(None)).order_by(User.id)).all()
         resets = PasswordResetService(self.request)
         days = self.settings.invitation_days
-        items = [
-            ("invitation", Recipient.of(user),
-             {"invite_url": resets.reset_url(tokens[user.id], user.email), "days": days},
-             self._invitation_key(import_id, user.id))
-            for user in users
-        ]
+
+        def items():
+            # Those already sent are skipped when claimed (``_claim``).
+            # Disabled since the tokens were made: not sent (the link would not work).
+            users = self.db.scalars(select(User).where(
+                User.id.in_(list(tokens)), User.disabled_at.is_(None)).order_by(User.id)).all()
+            return [
+                ("invitation", Recipient.of(user),
+                 {"invite_url": resets.reset_url(tokens[user.id], user.email), "days": days},
+                 self._invitation_key(import_id, user.id))
+                for user in users
+            ]
+
         rows = self._send(items, language)
-        sent = sum(1 for row in rows if row.status == SENT)
-        log.info("import %s: %d invitations sent, %d failed", import_id, sent, len(rows) - sent)
+        if rows:
+            sent = sum(1 for row in rows if row.status == SENT)
+            log.info("import %s: %d invitations sent, %d not", import_id, sent,
+                     len(rows) - sent)
         return rows
 
     @staticmethod
@@ -194,46 +208,108 @@ class MailService:
         return found
 
     def _send(self, items, language):
-        """Build, record and send ``items`` (``(kind, recipient, context, key)``) over
-        one connection; announce each failure. Returns the rows."""
-        rows, outgoing = self._prepare(items, language)
-        deliver(self.request, outgoing)
-        for item in outgoing:
-            # A server's reply may quote the address ("550 <ana@...>: no such user").
-            item.row.last_error = item.to.scrub(item.row.last_error, item.recipient)
-        for row in rows:
-            if row.status == FAILED:
-                self._announce(row)
-        return rows
+        """Claim, send and record the messages ``items()`` returns
+        (``(kind, recipient, context, key)``) over one connection. Returns the
+        rows this run sent or failed.
 
-    def _prepare(self, items, language):
-        """Render and build each message, and add its row (one flush for all).
-
-        Returns ``(rows, outgoing)``: a message that cannot be built (an
-        invalid address) is failed at once and not in ``outgoing``.
+        ``items`` runs in the claim's transaction, so what it reads (the user,
+        their address) is read again if that transaction is.
         """
+        outgoing, failed = run_in_transaction(
+            self.request.tm, lambda: self._claim(items(), language), log=log)
+        deliver(self.request, outgoing, Ledger(self.request, self._announce))
+        return failed + [item.row for item in outgoing if item.row.status != SENDING]
+
+    def _claim(self, items, language):
+        """Render and build each message, and commit its row as ``sending``.
+
+        Returns the :class:`Outgoing` this run is to send, and the rows it
+        failed without sending. A key already in
+        the table is skipped, except a row ``sending`` that no run has tried
+        yet (its run died before it came to it: :meth:`.Ledger.begin` lets
+        only one run take it); and a row ``sending`` that was tried by a run
+        that has given no sign for ``STALE_AFTER`` is failed, not sent again:
+        the server may have taken it (at most once). A message that cannot be
+        built (an invalid address) is failed at once and not in the result.
+        """
+        if not items:
+            return [], []
+        now = utcnow()
+        existing = self._existing([key for *_, key in items])
         templates = self.mailer.templates
         sender = self.settings.mail_from
-        outgoing, rows = [], []
+        outgoing, new, failed = [], [], []
         for kind, target, context, key in items:
+            row = existing.get(key)
+            if row is not None and row.status != SENDING:
+                continue
+            if row is not None and row.attempts:
+                if row.claimed_at is not None and now - row.claimed_at < STALE_AFTER:
+                    continue  # another run is sending it, or waiting to try again
+                mark_failed(row, f"interrupted during attempt {row.attempts}: the server "
+                                 "may have accepted it; not sent again")
+                failed.append(row)
+                continue
             full = {**context, "name": target.name, "email": target.email,
                     "app_url": self.settings.app_url}
             subject, text, html = templates.render(kind, language, full)
-            row = MailDelivery(kind=kind, user_id=target.user_id, recipient=target.stored,
-                               subject=target.scrub(subject)[:255], attempts=0,
-                               dedupe_key=key)
-            rows.append(row)
+            if row is None:
+                row = MailDelivery(kind=kind, user_id=target.user_id, recipient=target.stored,
+                                   subject=target.scrub(subject)[:255], attempts=0,
+                                   dedupe_key=key, status=SENDING)
+                new.append(row)
+            row.claimed_at = now
             try:
                 to = recipient(target.name, target.email)
                 message = build_message(sender, to, subject, text, html)
             except PermanentError as exc:
                 mark_failed(row, str(exc))
+                failed.append(row)
                 continue
             row.message_id = message["Message-ID"]
             outgoing.append(Outgoing(row, message, to.addr_spec, target))
-        self.db.add_all(rows)
+        # Rows another run added meanwhile are left out, with their messages.
+        written = self._insert(new)
+        ours = [row for row in new if row in written]
+        outgoing = [dataclasses.replace(item, row=written.get(item.row, item.row))
+                    for item in outgoing if item.row not in new or item.row in ours]
+        failed = [written.get(row, row) for row in failed if row not in new or row in ours]
         self.db.flush()
-        return rows, outgoing
+        for row in failed:
+            self._announce(row)
+        return outgoing, failed
+
+    def _existing(self, keys):
+        rows = {}
+        for chunk in _chunks(list(keys), 500):
+            rows.update((row.dedupe_key, row) for row in self.db.scalars(
+                select(MailDelivery).where(MailDelivery.dedupe_key.in_(chunk))))
+        return rows
+
+    def _insert(self, rows):
+        """Add ``rows`` (one flush for all). Returns ``{row: the row written}``,
+        without those whose key another run added since :meth:`_existing`
+        looked: that run has the message."""
+        if not rows:
+            return {}
+        try:
+            with self.db.begin_nested():
+                self.db.add_all(rows)
+            return {row: row for row in rows}
+        except IntegrityError:
+            pass
+        written = {}
+        for row in rows:
+            copy = _copy(row)  # the savepoint's rollback took ``row`` out of the session
+            try:
+                with self.db.begin_nested():
+                    self.db.add(copy)
+            except IntegrityError:
+                log.info("mail %s (%s) is another run's: not sent by this one",
+                         row.dedupe_key, row.kind)
+                continue
+            written[row] = copy
+        return written
 
     def _announce(self, row):
         try:
@@ -264,6 +340,13 @@ def deliveries_page(dbsession, page_offset, limit, status=None, kind=None):
         .offset(page_offset).limit(limit)
     ).all()
     return rows, total
+
+
+def _copy(row):
+    """A new row with ``row``'s values; the defaults fill what it has not (the id)."""
+    values = {column.key: getattr(row, column.key) for column in MailDelivery.__table__.columns}
+    return MailDelivery(**{key: value for key, value in values.items()
+                           if value is not None and key != "id"})
 
 
 def _chunks(items, size):

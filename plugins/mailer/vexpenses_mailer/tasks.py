@@ -62,7 +62,9 @@ def _count(counts, key):
 # -- the tasks -------------------------------------------------------------------
 
 
-@task(name="mailer.send")
+# The sending tasks commit each message's row before and after the server is
+# asked (``MailService._send``): never in one transaction with the send.
+@task(name="mailer.send", own_transactions=True)
 def send(request, kind, user_id, context, language, key, to=None):
     MailService(request).send_to_user(kind, user_id, context, language, key, to)
 
@@ -74,12 +76,12 @@ def invite(request, import_id, user_ids, language):
         request.enqueue(send_invitations, import_id, sealed, language)
 
 
-@task(name="mailer.send_invitations")
+@task(name="mailer.send_invitations", own_transactions=True)
 def send_invitations(request, import_id, sealed_invitations, language):
     MailService(request).send_invitations(import_id, sealed_invitations, language)
 
 
-@task(name="mailer.import_finished")
+@task(name="mailer.import_finished", own_transactions=True)
 def import_finished(request, import_id, uploader_id, status, counts, invitations, language):
     MailService(request).import_finished(
         import_id, uploader_id, status, counts, invitations, language
