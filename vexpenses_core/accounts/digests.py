@@ -5,7 +5,9 @@ import hmac
 
 
 def sha256(value):
-    return hashlib.sha256(value.encode()).hexdigest()
+    """The hex SHA-256 of a string's UTF-8 bytes; ``surrogatepass``, as in
+    :func:`constant_time_equal`, so that no string can make it raise."""
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def constant_time_equal(a, b):

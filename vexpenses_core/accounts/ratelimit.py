@@ -13,7 +13,6 @@ canonical address, a user id or a client address, and whatever its length
 or bytes, the store sees 32 hex digits.
 """
 
-import hashlib
 import math
 import time
 
@@ -23,13 +22,14 @@ from limits.strategies import MovingWindowRateLimiter
 from zope.interface import implementer
 
 from ..api import APIError
+from .digests import sha256
 from .interfaces import IRateLimiter
 
 MAX_DELAY_SECONDS = 15 * 60
 
 
 def hashed(key):
-    return hashlib.sha256(str(key).encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return sha256(str(key))[:32]
 
 
 class RateLimited(APIError):
