@@ -142,6 +142,20 @@ def test_a_worker_that_dies_after_the_send_is_not_followed_by_a_second_send(app,
                              "error": error}]
 
 
+def test_admins_find_a_mail_whose_worker_died_mid_send(app):
+    user_id, _ = make_user(app.registry, email="bia@example.com", name="Bia")
+    _, token = make_user(app.registry, email="admin@example.com", is_admin=True)
+    break_commit_after(app, 1, lambda: WorkerDied("killed"))
+    with pytest.raises(WorkerDied):
+        run_task(app.registry, tasks.send, ("welcome", user_id, {}, "en", "welcome:k1"), {})
+    admin = {"Authorization": f"Bearer {token}"}
+    url = "/api/v1/mailer/deliveries"
+    page = app.get(url, {"status": "sending"}, headers=admin, status=200).json["data"]
+    assert [(d["recipient"], d["status"], d["attempts"], d["sent_at"])
+            for d in page["data"]] == [("bia@example.com", "sending", 1, None)]
+    assert app.get(url, {"status": "sent"}, headers=admin).json["data"]["data"] == []
+
+
 def test_a_batch_cut_short_by_a_dead_worker_sends_each_invitation_once(app):
     ids = [make_user(app.registry, email=f"p{i}@example.com", name=f"P{i}")[0]
            for i in range(3)]
