@@ -1,6 +1,7 @@
 """``vexpenses audit verify CONFIG`` and ``vexpenses audit prune CONFIG --older-than 90d``."""
 
 import argparse
+import contextlib
 import datetime
 import re
 import sys
@@ -34,14 +35,20 @@ def _positive(text):
     return value
 
 
+@contextlib.contextmanager
+def audit_app(config_uri):
+    """CONFIG's app, as :func:`bootstrap_app` gives it, closed on the way out and
+    then its database connections, so that a process running commands keeps none."""
+    with contextlib.ExitStack() as stack:
+        env = bootstrap_app(config_uri, require_plugin="audit_log")
+        stack.callback(env["registry"].dbengine.dispose)
+        yield stack.enter_context(env)
+
+
 def cmd_verify(args):
-    env = bootstrap_app(args.config_uri, require_plugin="audit_log")
-    registry = env["registry"]
-    try:
+    with audit_app(args.config_uri) as env:
+        registry = env["registry"]
         result = chain.verify(registry.dbengine, registry.audit_log_settings.chain_key)
-    finally:
-        env["closer"]()
-        registry.dbengine.dispose()
     if not result.ok:
         print(f"audit log BROKEN: {result.problem}")
         print(f"({result.rows} rows verified before it)")
@@ -58,10 +65,9 @@ def cmd_verify(args):
 
 
 def cmd_prune(args):
-    env = bootstrap_app(args.config_uri, require_plugin="audit_log")
-    registry = env["registry"]
-    request = env["request"]
-    try:
+    with audit_app(args.config_uri) as env:
+        registry = env["registry"]
+        request = env["request"]
         cutoff = chain.utcnow() - args.older_than
         deleted, first_kept = chain.prune(registry.dbengine, cutoff, args.batch_size)
         # The prune is itself an action: a hook call that the log records.
@@ -71,9 +77,6 @@ def cmd_prune(args):
         )
         registry.audit_log.flush(direct=True)
         registry.audit_log.close()
-    finally:
-        env["closer"]()
-        registry.dbengine.dispose()
     print(f"deleted {deleted} audit rows created before {cutoff.isoformat()}; "
           f"the chain now starts at row {first_kept}")
     return 0

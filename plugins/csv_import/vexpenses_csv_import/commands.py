@@ -192,66 +192,64 @@ def run_import(args):
     out = sys.stdout
     with quiet_start(out.isatty() and sys.stderr.isatty() and not args.verbose):
         env = bootstrap_app(args.config_uri, require_plugin="csv_import")
-    request = env["request"]
-    progress = ProgressLine(out, args.verbose) if out.isatty() else PlainLines(out)
-    import_id = None
-    try:
-        with progress:
-            with request.tm:
-                uploader_id = None
-                if args.uploader:
-                    user = UserService(request).by_email(args.uploader.strip().lower())
-                    if user is None:
-                        print(f"vexpenses import: no user with e-mail {args.uploader}",
-                              file=sys.stderr)
-                        return 2
-                    uploader_id = user.id
-                with open(args.file, "rb") as fileobj:
-                    record = ImportService(request).create(
-                        fileobj, os.path.basename(args.file), uploader_id,
-                        not args.no_invitations)
-                import_id = record.id
-                queue_import(request, import_id)
-            progress.print(f"import {import_id}: {args.file} queued")
-            with ctrl_c_between_polls() as interrupted:
-                while True:
-                    with request.tm:
-                        service = ImportService(request)
-                        record = request.dbsession.get(Import, import_id)
-                        progress.show(record, *service.live(record))
-                        status, error = record.status, record.error
-                    if status in (1, 2):
-                        break
-                    time.sleep(POLL_SECONDS)
-                    if interrupted:
-                        raise KeyboardInterrupt
-        print(f"import {import_id}: status {status}" + (f": {error}" if error else ""),
-              file=out, flush=True)
-        return 0 if status == FINISHED else 1
-    except (APIError, OSError) as exc:
-        message = exc.message if isinstance(exc, APIError) else str(exc)
-        if isinstance(exc, APIError) and isinstance(exc.errors, dict):
-            message = " ".join(m for messages in exc.errors.values() for m in messages)
-        print(f"vexpenses import: {message}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        if import_id is None:
-            print("vexpenses import: cancelled; no import was created", file=sys.stderr)
-        else:
-            print(f"vexpenses import: stopped watching import {import_id}; if it does not "
-                  f"finish, vexpenses import-resume {args.config_uri} {import_id} "
-                  "queues what is left", file=sys.stderr)
-        return 130
-    finally:
-        env["closer"]()
+    with env:
+        request = env["request"]
+        progress = ProgressLine(out, args.verbose) if out.isatty() else PlainLines(out)
+        import_id = None
+        try:
+            with progress:
+                with request.tm:
+                    uploader_id = None
+                    if args.uploader:
+                        user = UserService(request).by_email(args.uploader.strip().lower())
+                        if user is None:
+                            print(f"vexpenses import: no user with e-mail {args.uploader}",
+                                  file=sys.stderr)
+                            return 2
+                        uploader_id = user.id
+                    with open(args.file, "rb") as fileobj:
+                        record = ImportService(request).create(
+                            fileobj, os.path.basename(args.file), uploader_id,
+                            not args.no_invitations)
+                    import_id = record.id
+                    queue_import(request, import_id)
+                progress.print(f"import {import_id}: {args.file} queued")
+                with ctrl_c_between_polls() as interrupted:
+                    while True:
+                        with request.tm:
+                            service = ImportService(request)
+                            record = request.dbsession.get(Import, import_id)
+                            progress.show(record, *service.live(record))
+                            status, error = record.status, record.error
+                        if status in (1, 2):
+                            break
+                        time.sleep(POLL_SECONDS)
+                        if interrupted:
+                            raise KeyboardInterrupt
+            print(f"import {import_id}: status {status}" + (f": {error}" if error else ""),
+                  file=out, flush=True)
+            return 0 if status == FINISHED else 1
+        except (APIError, OSError) as exc:
+            message = exc.message if isinstance(exc, APIError) else str(exc)
+            if isinstance(exc, APIError) and isinstance(exc.errors, dict):
+                message = " ".join(m for messages in exc.errors.values() for m in messages)
+            print(f"vexpenses import: {message}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            if import_id is None:
+                print("vexpenses import: cancelled; no import was created", file=sys.stderr)
+            else:
+                print(f"vexpenses import: stopped watching import {import_id}; if it does not "
+                      f"finish, vexpenses import-resume {args.config_uri} {import_id} "
+                      "queues what is left", file=sys.stderr)
+            return 130
 
 
 def resume_import(args):
     from . import tasks
 
-    env = bootstrap_app(args.config_uri, require_plugin="csv_import")
-    request = env["request"]
-    try:
+    with bootstrap_app(args.config_uri, require_plugin="csv_import") as env:
+        request = env["request"]
         with request.tm:
             record = request.dbsession.get(Import, args.import_id)
             if record is None:
@@ -265,17 +263,14 @@ def resume_import(args):
         request.registry.queue.drain()
         print(f"import {args.import_id}: unfinished work queued again")
         return 0
-    finally:
-        env["closer"]()
 
 
 def remove_old_files(args):
     from .services import ImportService
 
-    env = bootstrap_app(args.config_uri, require_plugin="csv_import")
-    request = env["request"]
-    removed = 0
-    try:
+    with bootstrap_app(args.config_uri, require_plugin="csv_import") as env:
+        request = env["request"]
+        removed = 0
         while True:
             with request.tm:  # one transaction per batch of files
                 count = ImportService(request).remove_old_files()
@@ -284,8 +279,6 @@ def remove_old_files(args):
                 break
         print(f"removed the files of {removed} finished imports")
         return 0
-    finally:
-        env["closer"]()
 
 
 def add_commands(subparsers):
