@@ -255,12 +255,15 @@ def test_the_readme_production_path_runs(production_plugins, scratch):
         status, body = http("GET", f"{base}/api/v1/user/me", token=body["data"]["token"])
         assert (status, body["data"]["email"]) == (200, "ana@example.com"), body
 
-        # The web server only queued it: a worker took it from Redis and sent it.
-        assert sink.wait_for(1, timeout=30), "no e-mail arrived: did a worker run the task?"
-        [welcome] = sink.messages
-        assert welcome.rcpt_tos == ["ana@example.com"]
-        assert welcome["From"] == env["VEXPENSES_MAIL_FROM"]
-        assert base in welcome.text
+        # The web server only queued them: a worker took them from Redis and sent them.
+        # Registration mails a welcome and the link that verifies the address.
+        assert sink.wait_for(2, timeout=30), "no e-mail arrived: did a worker run the tasks?"
+        assert len(sink.messages) == 2, [m["Subject"] for m in sink.messages]
+        for message in sink.messages:
+            assert message.rcpt_tos == ["ana@example.com"]
+            assert message["From"] == env["VEXPENSES_MAIL_FROM"]
+            assert base in message.text
+        assert any(f"{base}/verify-email?token=" in m.text for m in sink.messages)
 
         assert stop(procs["worker"], signal.SIGTERM) == 0, "the workers did not stop cleanly"
         # SIGINT: waitress finishes the requests in flight (docs/deployment.md).
