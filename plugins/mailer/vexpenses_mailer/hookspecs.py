@@ -25,7 +25,8 @@ def vexpenses_mail_failed(request, message_id, to, kind, error):
     :param error: the server's reply or the reason, e.g. ``550 5.1.1 no such
         user`` or ``gave up after 5 attempts: 421 ...``; never a link or a
         password.
-    :runs: in a worker, inside the sending task's transaction: rows written
-        to ``request.dbsession`` commit with the delivery record. A hookimpl
-        that raises is logged; the delivery record is kept.
+    :runs: in a worker, inside the sending task's transaction that records
+        the failure: rows written to ``request.dbsession`` commit with the
+        delivery record. A hookimpl that raises is logged; the delivery
+        record is kept.
     """
