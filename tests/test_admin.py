@@ -11,17 +11,13 @@ from sqlalchemy import select
 import vexpenses_core.accounts.admin as admin_module
 from vexpenses_core import hookimpl
 from vexpenses_core.models import AuthSession, User
-from vexpenses_core.testing import make_user
+from vexpenses_core.testing import bearer, make_user
 
 PASSWORD = "correct horse battery"
 USERS = "/api/v1/user"
 ADMIN_FIELDS = {"id", "name", "email", "birth_date", "created_at", "updated_at",
                 "email_verified_at", "is_admin", "disabled_at"}
 LAST_ADMIN = "You cannot {} the last enabled admin; make another user an admin first."
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture(params=["embedded", "redis"])

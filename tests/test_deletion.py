@@ -14,14 +14,10 @@ from vexpenses_csv_import.testing import finished_status, make_csv, upload
 
 from vexpenses_core import hookimpl
 from vexpenses_core.models import VERIFY, AccountToken
-from vexpenses_core.testing import make_user
+from vexpenses_core.testing import bearer, make_user
 
 PASSWORD = "correct horse battery"
 ME = "/api/v1/user/me"
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture(params=["embedded", "redis"])

@@ -12,16 +12,12 @@ from vexpenses_core import hookimpl
 from vexpenses_core.accounts.ratelimit import hashed
 from vexpenses_core.accounts.users import UserService
 from vexpenses_core.models import EMAIL_CHANGE, AccountToken, User
-from vexpenses_core.testing import make_user
+from vexpenses_core.testing import bearer, make_user
 
 PASSWORD = "correct horse battery"
 CHANGE = "/api/v1/user/me/email"
 CONFIRM = "/api/v1/user/confirm-email"
 ME = "/api/v1/user/me"
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
 
 
 class Spy:

@@ -24,7 +24,7 @@ from vexpenses_audit_log.testing import settle
 from vexpenses_csv_import.testing import finished_status, make_csv, upload
 from vexpenses_mailer.testing import SMTPSink, links
 
-from vexpenses_core.testing import JWT_SECRET, make_user, wait_for, write_ini
+from vexpenses_core.testing import JWT_SECRET, bearer, make_user, wait_for, write_ini
 
 PASSWORD = "correct horse battery"
 PLUGINS = "csv_import audit_log mailer"
@@ -33,10 +33,6 @@ VEXPENSES = str(pathlib.Path(sys.executable).with_name("vexpenses"))
 EMAIL = "Zuleica.Quintela@Example.com"
 NEW_EMAIL = "zq.nova@example.org"  # the address they move to
 NAMES = ("Zuleica Quintela", "Zuleica Erasmo Quintela")
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture(scope="module")

@@ -7,16 +7,12 @@ from sqlalchemy import select
 from vexpenses_core import hookimpl
 from vexpenses_core.accounts.ratelimit import hashed
 from vexpenses_core.models import User
-from vexpenses_core.testing import make_user
+from vexpenses_core.testing import bearer, make_user
 
 PASSWORD = "correct horse battery"
 NEW_PASSWORD = "a brand new passphrase"
 ME = "/api/v1/user/me"
 CHANGE = "/api/v1/user/me/password"
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture(params=["embedded", "redis"])

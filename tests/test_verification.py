@@ -15,7 +15,7 @@ from sqlalchemy import event, func, select, update
 from vexpenses_core import hookimpl
 from vexpenses_core.models import VERIFY, AccountToken, AuthSession, User
 from vexpenses_core.tasks.api import task_name
-from vexpenses_core.testing import make_user, write_ini
+from vexpenses_core.testing import bearer, make_user, write_ini
 
 PASSWORD = "correct horse battery"
 NEW_PASSWORD = "a brand new passphrase"
@@ -24,10 +24,6 @@ RESEND = "/api/v1/user/verify-email/resend"
 ME = "/api/v1/user/me"
 NOT_VERIFIED = ("This e-mail address is not verified yet. Open the link in the verification "
                 "e-mail we sent, or ask for a new one with POST /api/v1/user/verify-email/resend.")
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
 
 
 class Spy:

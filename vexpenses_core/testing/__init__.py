@@ -21,7 +21,7 @@ from .databases import clean_tables, deadlock_error
 from .hosts import HOSTILE_HOSTS, assert_not_reflected, hostile_host_environ
 from .server import live_server
 from .settings import JWT_SECRET, MYSQL_URL, REDIS_URL, base_settings
-from .users import make_user
+from .users import bearer, make_user
 from .workers import run_workers, wait_for, worker_pids, write_ini
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "REDIS_URL",
     "assert_not_reflected",
     "base_settings",
+    "bearer",
     "clean_tables",
     "deadlock_error",
     "hostile_host_environ",

@@ -24,3 +24,8 @@ def make_user(registry, *, email="ana@example.com", is_admin=False, name="Ana So
     finally:
         env["closer"]()
     return user_id, token
+
+
+def bearer(token):
+    """The headers that send ``token`` as a bearer access token."""
+    return {"Authorization": f"Bearer {token}"}

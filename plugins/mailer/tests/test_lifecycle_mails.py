@@ -13,14 +13,10 @@ from vexpenses_mailer.models import MailDelivery
 from vexpenses_mailer.services import ERASED, Recipient
 from vexpenses_mailer.testing import PASSWORD, html_links, links, register
 
-from vexpenses_core.testing import make_user, run_workers, wait_for
+from vexpenses_core.testing import bearer, make_user, run_workers, wait_for
 
 NAME = "Conceição Ãraújo"
 TOKEN_ROUTES = ("/reset-password", "/verify-email", "/confirm-email", "token=")
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
 
 
 def deliveries(app):

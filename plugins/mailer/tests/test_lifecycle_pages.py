@@ -10,14 +10,10 @@ import urllib.parse
 import pytest
 from vexpenses_mailer.testing import PASSWORD, html_links, links, register
 
-from vexpenses_core.testing import live_server, make_user
+from vexpenses_core.testing import bearer, live_server, make_user
 
 TOKEN_ROUTES = ("/reset-password", "/verify-email", "/confirm-email", "token=")
 NEW_ADDRESS = "ana.nova@example.org"
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
 
 
 @contextlib.contextmanager
