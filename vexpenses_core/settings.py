@@ -19,11 +19,13 @@ ENV_SETTINGS = {
     "vexpenses.database_url": "VEXPENSES_DATABASE_URL",
     "vexpenses.redis_url": "VEXPENSES_REDIS_URL",
     "vexpenses.redis_prefix": "VEXPENSES_REDIS_PREFIX",
+    "vexpenses.redis_timeout": "VEXPENSES_REDIS_TIMEOUT",
     "vexpenses.plugins": "VEXPENSES_PLUGINS",
     "vexpenses.jwt_secret": "VEXPENSES_JWT_SECRET",
     "vexpenses.base_url": "VEXPENSES_BASE_URL",
     "vexpenses.trusted_proxies": "VEXPENSES_TRUSTED_PROXIES",
     "vexpenses.upload_dir": "VEXPENSES_UPLOAD_DIR",
+    "vexpenses.storage_url": "VEXPENSES_STORAGE_URL",
     "vexpenses.language": "VEXPENSES_LANGUAGE",
     "vexpenses.auto_migrate": "VEXPENSES_AUTO_MIGRATE",
     "vexpenses.tasks.broker": "VEXPENSES_TASK_BROKER",
@@ -65,11 +67,16 @@ DEFAULTS = {
     "vexpenses.database_url": "sqlite:///vexpenses.sqlite",
     "vexpenses.redis_url": "",
     "vexpenses.redis_prefix": "vexpenses:",
+    # Seconds a Redis command may take (connect, or wait for an answer) before
+    # the request gives up with a 503: a dead primary must not hang requests.
+    "vexpenses.redis_timeout": "5",
     "vexpenses.plugins": "",
     "vexpenses.jwt_secret": "",
     "vexpenses.base_url": "http://localhost:6543",
     "vexpenses.trusted_proxies": "",
     "vexpenses.upload_dir": "var/uploads",
+    # Empty: file:// and the absolute vexpenses.upload_dir.
+    "vexpenses.storage_url": "",
     "vexpenses.language": "pt_BR",
     "vexpenses.auto_migrate": "false",
     "vexpenses.tasks.broker": "",
@@ -273,6 +280,10 @@ def read_settings(settings, environ=None):
     parse("vexpenses.database_url", _database_url, result["vexpenses.database_url"])
     result["vexpenses.redis_url"] = result["vexpenses.redis_url"].strip()
     parse("vexpenses.redis_url", _redis_url, result["vexpenses.redis_url"])
+    parse("vexpenses.redis_timeout", _seconds, "vexpenses.redis_timeout",
+          result["vexpenses.redis_timeout"])
+    parse("vexpenses.storage_url", _storage_url, result["vexpenses.storage_url"],
+          result["vexpenses.upload_dir"])
     result["vexpenses.base_url"] = result["vexpenses.base_url"].rstrip("/")
     parse("vexpenses.trusted_proxies", _networks,
           "vexpenses.trusted_proxies", result["vexpenses.trusted_proxies"])
@@ -359,12 +370,56 @@ def _database_url(value):
 
 
 def _redis_url(value):
-    if value and value.split("://", 1)[0].lower() not in ("redis", "rediss", "unix"):
-        raise ConfigurationError(
-            "vexpenses.redis_url (VEXPENSES_REDIS_URL) must start with redis://, rediss:// "
-            "or unix://, e.g. redis://127.0.0.1:6379/0"
-        )
+    from .redis_client import parse_redis_url
+
+    if value:
+        parse_redis_url(value)  # raises ConfigurationError
     return value
+
+
+def _seconds(name, value):
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if not 0 < seconds <= 3600:
+        raise ConfigurationError(f"{name} must be a number of seconds above 0, not {value!r}")
+    return seconds
+
+
+STORAGE_URL_EXAMPLE = "file:///var/lib/vexpenses/uploads or s3://BUCKET/PREFIX"
+
+
+def _storage_url(value, upload_dir):
+    """``file:///absolute/path`` or ``s3://bucket[/prefix]``; empty means upload_dir."""
+    from urllib.parse import urlsplit
+
+    value = value.strip()
+    if not value:
+        return "file://" + os.path.abspath(upload_dir)
+    name = "vexpenses.storage_url (VEXPENSES_STORAGE_URL)"
+    parts = urlsplit(value)
+    scheme = parts.scheme.lower()
+    if scheme == "file":
+        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+            raise ConfigurationError(
+                f"{name} must name an absolute folder, e.g. file:///var/lib/vexpenses/uploads "
+                f"(three slashes), not {value!r}")
+        return "file://" + os.path.normpath(parts.path)
+    if scheme == "s3":
+        # The bucket naming rules of S3 (3 to 63 lower-case letters, digits, dots, hyphens).
+        if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", parts.netloc or ""):
+            raise ConfigurationError(
+                f"{name} must name a bucket, e.g. s3://vexpenses-uploads/prod: "
+                f"{parts.netloc!r} is not a valid bucket name")
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ConfigurationError(
+                f"{name} takes no credentials or options: the AWS_* environment variables "
+                f"and ~/.aws/config give them (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
+                f"AWS_DEFAULT_REGION, AWS_ENDPOINT_URL)")
+        prefix = parts.path.strip("/")
+        return f"s3://{parts.netloc}/{prefix}" if prefix else f"s3://{parts.netloc}"
+    raise ConfigurationError(f"{name} must start with file:// or s3://, e.g. {STORAGE_URL_EXAMPLE}")
 
 
 def plugin_list(value, name, base=()):
