@@ -15,6 +15,8 @@ import vexpenses_core
 from .apps import *  # noqa: E402, F403
 from .browser import *  # noqa: E402, F403
 from .databases import *  # noqa: E402, F403
+from .s3 import *  # noqa: E402, F403
+from .sentinel import *  # noqa: E402, F403
 
 # pytest rewrites the asserts of an installed plugin's whole distribution, so the
 # core is imported through pytest's loader. Pyramid finds the core's static files
