@@ -11,7 +11,8 @@ SETTINGS = PluginSettings(
     Setting("max_line_bytes", "65536", number()),
     Setting("batch_delay", "0", number(0, float)),
     Setting("progress_ttl", "86400", number()),
-    Setting("storage", "vexpenses_csv_import.storage.LocalUploadStorage", text),
+    # The default picks a folder or S3, as vexpenses.storage_url says.
+    Setting("storage", "vexpenses_csv_import.storage.storage_from_url", text),
     # Who may have the mailer invite the imported users.
     Setting("invitations", "admins", one_of("admins", "everyone")),
     # Per-user quotas for non-admins; 0 turns one off.

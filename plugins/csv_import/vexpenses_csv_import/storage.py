@@ -1,4 +1,9 @@
-"""Upload storage: the local (or shared) folder ``vexpenses.upload_dir``."""
+"""Upload storage: a local (or shared) folder, or S3 (:mod:`.s3storage`).
+
+``vexpenses.storage_url`` picks one: ``file:///folder`` (by default the
+folder ``vexpenses.upload_dir``) or ``s3://bucket/prefix``. A host app may
+name its own class in ``vexpenses.csv_import.storage`` instead.
+"""
 
 import dataclasses
 import hashlib
@@ -12,10 +17,18 @@ from .interfaces import IUploadStorage
 
 COPY_BLOCK = 1 << 20
 SNIFF_BYTES = 64 * 1024
+DEFAULT_STORAGE = "vexpenses_csv_import.storage.storage_from_url"
 
 
 class TooLarge(Exception):
     """The upload is larger than the limit."""
+
+
+class StorageUnavailable(Exception):
+    """The storage could not be reached or refused the operation; try again later.
+
+    The message is for the log: it may name the bucket, never a credential.
+    """
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,14 +43,18 @@ class StoredFile:
 
 @implementer(IUploadStorage)
 class LocalUploadStorage:
-    """Files under ``<upload_dir>/csv_import/YYYY/MM/<uuid>.csv``.
+    """Files under ``<folder>/csv_import/YYYY/MM/<uuid>.csv``, the folder of a
+    ``file://`` ``vexpenses.storage_url`` (else ``vexpenses.upload_dir``).
 
-    With several hosts, ``upload_dir`` must be one shared folder (e.g. NFS),
+    With several hosts, the folder must be one shared folder (e.g. NFS),
     or the web host's uploads are invisible to the workers.
     """
 
     def __init__(self, settings, max_bytes):
-        self.root = os.path.abspath(settings["vexpenses.upload_dir"])
+        url = settings.get("vexpenses.storage_url") or ""
+        folder = url[len("file://"):] if url.startswith("file://") \
+            else settings["vexpenses.upload_dir"]
+        self.root = os.path.abspath(folder)
         self.max_bytes = max_bytes
 
     def _full(self, path):
@@ -86,6 +103,25 @@ class LocalUploadStorage:
             os.remove(self._full(path))
         except FileNotFoundError:
             pass
+
+
+def storage_from_url(settings, max_bytes):
+    """The storage ``vexpenses.storage_url`` calls for: the default of
+    ``vexpenses.csv_import.storage``."""
+    if (settings.get("vexpenses.storage_url") or "").startswith("s3://"):
+        from .s3storage import S3UploadStorage
+
+        return S3UploadStorage(settings, max_bytes)
+    return LocalUploadStorage(settings, max_bytes)
+
+
+def check_storage(settings, options):
+    """Raise ConfigurationError when the default storage is S3 and boto3 is missing."""
+    if options["storage"] == DEFAULT_STORAGE \
+            and (settings.get("vexpenses.storage_url") or "").startswith("s3://"):
+        from .s3storage import import_boto3
+
+        import_boto3()
 
 
 def make_storage(settings, options):

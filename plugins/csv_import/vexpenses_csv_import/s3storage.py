@@ -1,0 +1,249 @@
+"""Upload storage in S3, or any store that speaks its API (MinIO, Ceph, R2).
+
+Only boto3's own configuration says where and as whom: AWS_ACCESS_KEY_ID,
+AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION, AWS_ENDPOINT_URL, ~/.aws/config,
+an instance role... ``vexpenses.storage_url`` names the bucket and prefix.
+boto3 is imported only here, so that the local storage needs nothing more.
+"""
+
+import hashlib
+import io
+import logging
+import threading
+import uuid
+from urllib.parse import urlsplit
+
+from zope.interface import implementer
+
+from vexpenses_core.settings import ConfigurationError
+
+from .interfaces import IUploadStorage
+from .storage import COPY_BLOCK, SNIFF_BYTES, StorageUnavailable, StoredFile, TooLarge
+
+log = logging.getLogger(__name__)
+
+# S3's smallest part but the last is 5 MiB; one part at a time is held in memory.
+PART_BYTES = 8 << 20
+# What a worker's reads fetch at least per GET: the planner reads the file in
+# 1 MiB blocks, and a chunk is read whole in one or two GETs.
+READ_BUFFER = 1 << 20
+INSTALL_HINT = "pip install vexpenses-csv-import[s3]"
+
+
+def import_boto3():
+    try:
+        import boto3
+        import botocore.config
+    except ImportError:
+        raise ConfigurationError(
+            f"vexpenses.storage_url (VEXPENSES_STORAGE_URL) is an s3:// URL, which needs "
+            f"boto3: {INSTALL_HINT}") from None
+    return boto3, botocore.config
+
+
+def bucket_and_prefix(storage_url):
+    parts = urlsplit(storage_url)
+    prefix = parts.path.strip("/")
+    return parts.netloc, prefix + "/" if prefix else ""
+
+
+@implementer(IUploadStorage)
+class S3UploadStorage:
+    """Objects ``<prefix>/csv_import/YYYY/MM/<uuid>.csv`` in the bucket of
+    ``vexpenses.storage_url``: the paths of the local storage, under the prefix.
+
+    Uploads go up as a multipart upload, one part in memory at a time;
+    workers read their byte range with ranged GETs.
+    """
+
+    def __init__(self, settings, max_bytes, part_bytes=PART_BYTES):
+        self.boto3, config = import_boto3()
+        self.bucket, self.prefix = bucket_and_prefix(settings["vexpenses.storage_url"])
+        self.max_bytes = max_bytes
+        self.part_bytes = part_bytes
+        # Fail within seconds when the store is away: a request waits on it.
+        self.config = config.Config(connect_timeout=5, read_timeout=30,
+                                    retries={"mode": "standard", "max_attempts": 3})
+        self._client = None
+        self._lock = threading.Lock()
+
+    @property
+    def client(self):
+        # Made on first use, once per process (clients are thread-safe): a
+        # command that never touches the files never pays for one.
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self.boto3.session.Session().client("s3", config=self.config)
+        return self._client
+
+    def key(self, path):
+        return self.prefix + path
+
+    def save(self, fileobj, original_name):
+        from vexpenses_core.db import utcnow
+
+        now = utcnow()
+        name = f"{uuid.uuid4().hex}.csv"
+        path = f"csv_import/{now:%Y}/{now:%m}/{name}"
+        upload = _Upload(self, self.key(path))
+        digest = hashlib.sha256()
+        size, head, has_nul = 0, b"", False
+        part = bytearray()
+        try:
+            while block := fileobj.read(COPY_BLOCK):
+                size += len(block)
+                if size > self.max_bytes:
+                    raise TooLarge()
+                digest.update(block)
+                has_nul = has_nul or b"\x00" in block
+                if len(head) < SNIFF_BYTES:
+                    head += block[: SNIFF_BYTES - len(head)]
+                part += block
+                if len(part) >= self.part_bytes:
+                    upload.send(part[: self.part_bytes])
+                    del part[: self.part_bytes]
+            upload.finish(part)
+        except BaseException as exc:
+            upload.abort()
+            if self._is_storage_error(exc):
+                raise StorageUnavailable(str(exc)) from exc
+            raise
+        return StoredFile(name, path, size, digest.hexdigest(), head, has_nul)
+
+    def open(self, path):
+        key = self.key(path)
+        try:
+            size = self.client.head_object(Bucket=self.bucket, Key=key)["ContentLength"]
+        except Exception as exc:
+            raise self._reading_error(exc, path) from exc
+        return io.BufferedReader(_RangeReader(self, key, path, size), READ_BUFFER)
+
+    def delete(self, path):
+        # S3 answers a delete of a missing key with success: already idempotent.
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self.key(path))
+        except Exception as exc:
+            if self._is_storage_error(exc):
+                raise StorageUnavailable(str(exc)) from exc
+            raise
+
+    def check(self):
+        """Raise StorageUnavailable unless the bucket can be reached with these credentials."""
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except Exception as exc:
+            if self._is_storage_error(exc):
+                raise StorageUnavailable(str(exc)) from exc
+            raise
+
+    def _is_storage_error(self, exc):
+        import botocore.exceptions
+
+        return isinstance(exc, (botocore.exceptions.BotoCoreError,
+                                botocore.exceptions.ClientError))
+
+    def _reading_error(self, exc, path):
+        import botocore.exceptions
+
+        if isinstance(exc, botocore.exceptions.ClientError):
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("404", "NoSuchKey"):
+                return FileNotFoundError(path)
+        if self._is_storage_error(exc):
+            return StorageUnavailable(str(exc))
+        return exc
+
+
+class _Upload:
+    """One object's upload: a plain PUT when it fits one part, else a multipart upload.
+
+    ``abort`` leaves neither an object nor a pending multipart upload (whose
+    parts S3 would keep, and bill, until someone aborts it).
+    """
+
+    def __init__(self, storage, key):
+        self.storage = storage
+        self.key = key
+        self.upload_id = None
+        self.parts = []
+
+    def send(self, data):
+        client, bucket = self.storage.client, self.storage.bucket
+        if self.upload_id is None:
+            self.upload_id = client.create_multipart_upload(
+                Bucket=bucket, Key=self.key, ContentType="text/csv")["UploadId"]
+        number = len(self.parts) + 1
+        etag = client.upload_part(Bucket=bucket, Key=self.key, UploadId=self.upload_id,
+                                  PartNumber=number, Body=bytes(data))["ETag"]
+        self.parts.append({"PartNumber": number, "ETag": etag})
+
+    def finish(self, rest):
+        client, bucket = self.storage.client, self.storage.bucket
+        if self.upload_id is None:
+            client.put_object(Bucket=bucket, Key=self.key, Body=bytes(rest),
+                              ContentType="text/csv")
+            return
+        if rest:
+            self.send(rest)
+        client.complete_multipart_upload(Bucket=bucket, Key=self.key, UploadId=self.upload_id,
+                                         MultipartUpload={"Parts": self.parts})
+        self.upload_id = None
+
+    def abort(self):
+        if self.upload_id is None:
+            return
+        try:
+            self.storage.client.abort_multipart_upload(
+                Bucket=self.storage.bucket, Key=self.key, UploadId=self.upload_id)
+        except Exception:  # noqa: BLE001  the upload's own error is the one to report
+            log.warning("could not abort the multipart upload of %s; a bucket lifecycle "
+                        "rule (AbortIncompleteMultipartUpload) removes it", self.key,
+                        exc_info=True)
+
+
+class _RangeReader(io.RawIOBase):
+    """A seekable raw file over one object: each read is one ranged GET.
+
+    Wrapped in a BufferedReader, so that small reads share one GET.
+    """
+
+    def __init__(self, storage, key, path, size):
+        self.storage = storage
+        self.key = key
+        self.path = path
+        self.size = size
+        self.position = 0
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def tell(self):
+        return self.position
+
+    def seek(self, offset, whence=io.SEEK_SET):
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self.position = base + offset
+        return self.position
+
+    def readinto(self, buffer):
+        end = min(self.position + len(buffer), self.size)
+        if end <= self.position:
+            return 0
+        try:
+            body = self.storage.client.get_object(
+                Bucket=self.storage.bucket, Key=self.key,
+                Range=f"bytes={self.position}-{end - 1}")["Body"]
+            with body:
+                data = body.read()
+        except Exception as exc:
+            raise self.storage._reading_error(exc, self.path) from exc
+        count = len(data)
+        memoryview(buffer)[:count] = data
+        self.position += count
+        return count
