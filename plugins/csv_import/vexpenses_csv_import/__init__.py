@@ -15,7 +15,7 @@ from .interfaces import IProgressStore, IUploadStorage
 from .progress import RedisProgressStore
 from .quotas import ImportQuotas
 from .settings import read_settings
-from .storage import make_storage
+from .storage import check_storage, make_storage
 
 
 def includeme(config):
@@ -53,7 +53,7 @@ def vexpenses_addhooks(pm):
 
 @hookimpl
 def vexpenses_check_settings(settings):
-    read_settings(settings)
+    check_storage(settings, read_settings(settings))
 
 
 @hookimpl

@@ -7,7 +7,9 @@ class IUploadStorage(Interface):
     """Where uploaded files live. Web processes write, workers read byte ranges.
 
     Paths are storage-relative strings; every process of a deployment must
-    see the same storage (a shared folder, or another backend).
+    see the same storage (a shared folder, S3, or another backend). A backend
+    that cannot be reached raises ``StorageUnavailable`` (from
+    :mod:`vexpenses_csv_import.storage`): an upload then answers 503.
     """
 
     def save(fileobj, original_name):
@@ -20,7 +22,11 @@ class IUploadStorage(Interface):
         """
 
     def open(path):
-        """A seekable binary file object for reading ``path``; FileNotFoundError if gone."""
+        """A seekable binary file object for reading ``path``; FileNotFoundError if gone.
+
+        Workers seek to their chunk and read only its bytes: a remote backend
+        should fetch what is read, not the whole file.
+        """
 
     def delete(path):
         """Remove ``path``; no error when it is already gone."""

@@ -13,16 +13,17 @@ import time
 
 from sqlalchemy import select, update
 
-from vexpenses_core.api import NotFound, RequestTooLarge, ValidationError
+from vexpenses_core.api import APIError, NotFound, RequestTooLarge, ValidationError
 from vexpenses_core.db import utcnow
 
 from .interfaces import IProgressStore, IUploadStorage
 from .models import COUNT_NAMES, FAILED, FINISHED, PENDING, Import, ImportChunk
-from .storage import TooLarge
+from .storage import StorageUnavailable, TooLarge
 
 log = logging.getLogger(__name__)
 
 UPLOAD_MESSAGE = "Success on store file. We will process in background."
+STORAGE_DOWN = "The file storage is unavailable. Please try again later."
 
 
 def options(request):
@@ -73,6 +74,10 @@ class ImportService:
         except TooLarge:
             limit = self.options["max_upload_bytes"]
             raise RequestTooLarge(f"The file may be at most {limit} bytes.") from None
+        except StorageUnavailable as exc:
+            # The client can do nothing but retry; the operator needs the cause.
+            log.error("could not store an upload: %s", exc)
+            raise APIError(STORAGE_DOWN, status=503) from None
         try:
             if is_binary(stored.head, stored.has_nul):
                 raise ValidationError(
