@@ -22,10 +22,12 @@ import urllib.request
 import uuid
 
 import pytest
+import vexpenses_audit_log.models  # noqa: F401  (their tables, for clean_tables)
+import vexpenses_csv_import.models  # noqa: F401
 from vexpenses_csv_import.testing import make_csv, people
 
-from vexpenses_core import make_app
-from vexpenses_core.testing import JWT_SECRET, base_settings, clean_tables, wait_for
+from vexpenses_core.db import make_engine
+from vexpenses_core.testing import JWT_SECRET, clean_tables, wait_for
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BIN = pathlib.Path(sys.executable).parent
@@ -156,21 +158,20 @@ def answers(base):
 
 
 @pytest.fixture
-def shared(mysql_database, redis_url, tmp_path):
-    """What the hosts share, and nothing else: the database, Redis and the storage."""
-    run = uuid.uuid4().hex
+def shared(mysql_database, redis_sentinel, s3_server):
+    """What the hosts share, and nothing else: the database, Redis through its
+    sentinels, and a bucket. Yields the environment every host starts from."""
     environ = {
         **{name: value for name, value in os.environ.items()
            if not name.startswith(("VEXPENSES_", "AWS_"))
            or name.startswith("VEXPENSES_TEST_")},
+        **s3_server.env,
         "VEXPENSES_PLUGINS": PLUGINS,
         "VEXPENSES_JWT_SECRET": JWT_SECRET,
         "VEXPENSES_DATABASE_URL": mysql_database,
-        "VEXPENSES_REDIS_URL": redis_url,
-        "VEXPENSES_REDIS_PREFIX": f"test:{run}:",
-        "VEXPENSES_TASK_QUEUE": f"test:{run}:tasks",
+        "VEXPENSES_REDIS_URL": redis_sentinel.url,
+        "VEXPENSES_STORAGE_URL": s3_server.new_bucket(),
         "VEXPENSES_BASE_URL": "http://vexpenses.multi-host.example",
-        "VEXPENSES_STORAGE_URL": f"file://{tmp_path / 'shared-uploads'}",
         "VEXPENSES_AUDIT_LOG_CHAIN_KEY": "multi-host-chain-key-0123456789abcdef",
         # Cheap hashing: the test logs in, it does not defend against GPUs.
         "VEXPENSES_ARGON2_TIME_COST": "1",
@@ -180,20 +181,13 @@ def shared(mysql_database, redis_url, tmp_path):
         "VEXPENSES_CSV_IMPORT_CHUNK_BYTES": "3000",
         "VEXPENSES_CSV_IMPORT_BATCH_ROWS": "25",
     }
-    # The test's own view of the shared services, only to leave them as it found them.
-    settings = base_settings(mysql_database, PLUGINS, **{
-        "vexpenses.redis_url": environ["VEXPENSES_REDIS_URL"],
-        "vexpenses.redis_prefix": environ["VEXPENSES_REDIS_PREFIX"],
-        "vexpenses.tasks.queue": environ["VEXPENSES_TASK_QUEUE"]})
     yield environ
-    registry = make_app(settings).registry
-    registry.audit_log.close()
-    registry.queue.close()
-    clean_tables(registry.dbengine)
-    registry.dbengine.dispose()
-    for key in registry.redis.scan_iter(match=environ["VEXPENSES_REDIS_PREFIX"] + "*"):
-        registry.redis.delete(key)
-    registry.redis.close()
+    # Redis and the bucket are this test's own; the database is the run's.
+    engine = make_engine(mysql_database)
+    try:
+        clean_tables(engine)
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture
@@ -218,7 +212,7 @@ def hosts(shared, tmp_path):
             print(host.logs())
 
 
-def test_an_import_and_a_logout_cross_hosts_and_the_audit_log_holds_them_all(hosts):
+def test_an_import_and_a_logout_cross_hosts_and_the_audit_log_holds_them_all(hosts, s3_server):
     a, b, c = hosts
 
     # Ana registers and logs in on A.
@@ -235,7 +229,7 @@ def test_an_import_and_a_logout_cross_hosts_and_the_audit_log_holds_them_all(hos
     # She uploads through A; C's workers import; B reports it.
     status, upload_a, answer = upload(a.base, token, make_csv(ROWS))
     assert status == 201, answer
-    import_id = answer["data"]["id"]
+    import_id, answer_name = answer["data"]["id"], answer["data"]["name"]
     status_url = f"{b.base}/api/v1/user/import-status/{import_id}"
     views_b = []
 
@@ -250,6 +244,14 @@ def test_an_import_and_a_logout_cross_hosts_and_the_audit_log_holds_them_all(hos
     assert final["status"] == 2 and final["progress"] == 100, final
     assert (final["total"], final["processed"], final["imported"], final["rejected"],
             final["duplicates"]) == (len(ROWS), len(ROWS), 300, 2, 2)
+
+    # The file went to the bucket, and no host kept a copy.
+    bucket, _, prefix = a.env["VEXPENSES_STORAGE_URL"].removeprefix("s3://").partition("/")
+    listed = s3_server.client().list_objects_v2(Bucket=bucket, Prefix=prefix)
+    assert [item["Key"] for item in listed.get("Contents", [])
+            if item["Key"].endswith(answer_name)], listed
+    assert [path for host in hosts for path in host.dir.rglob("*")
+            if path.is_file() and path.suffix not in (".ini", ".log")] == []
 
     # The error report, through B: each reported row with its number and fields.
     status, headers, raw = call("GET", f"{status_url}/errors", token)
