@@ -6,10 +6,14 @@ threads and the in-process jobs of this one process.
 """
 
 import dataclasses
+import time
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import fakeredis
 import redis
+import redis.sentinel
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 SENTINEL_SCHEME = "redis+sentinel"
 SENTINEL_EXAMPLE = "redis+sentinel://:PASSWORD@HOST1:26379,HOST2:26379/MASTER_NAME/0"
@@ -76,11 +80,116 @@ def parse_redis_url(url):
     )
 
 
+# A failed connection is tried again this often, after 50 ms then 100 ms: enough
+# to ride out a dropped connection, or a master being switched over while the
+# sentinels already name the new one. A timeout is not retried: a request
+# waits at most vexpenses.redis_timeout on a server that does not answer.
+RETRIES = 2
+
+
+def retry_policy(retry_class=Retry):
+    return retry_class(ExponentialBackoff(cap=0.2, base=0.05), RETRIES,
+                       supported_errors=(redis.ConnectionError,))
+
+
+def connect(url, timeout, **options):
+    """A synchronous client for ``url``, plain or ``redis+sentinel://``.
+
+    Connecting and every answer wait at most ``timeout`` seconds. Through
+    Sentinel, each new connection asks the sentinels which server is the
+    master, so a client follows a failover by itself.
+    """
+    options = {"socket_connect_timeout": timeout, "socket_timeout": timeout,
+               "retry": retry_policy(), **options}
+    target = parse_redis_url(url)
+    if not isinstance(target, SentinelTarget):
+        return redis.Redis.from_url(url, **options)
+    sentinel = redis.sentinel.Sentinel(
+        target.sentinels, sentinel_kwargs=sentinel_options(target, timeout))
+    return sentinel.master_for(target.master, db=target.db, username=target.username,
+                               password=target.password, **options)
+
+
+def sentinel_options(target, timeout):
+    """How to talk to the sentinels themselves: their own password, the same timeouts."""
+    return {"password": target.sentinel_password, "socket_connect_timeout": timeout,
+            "socket_timeout": timeout}
+
+
+def async_pool(url, timeout, **options):
+    """A ``redis.asyncio`` connection pool for ``url``, plain or ``redis+sentinel://``."""
+    from redis.asyncio import BlockingConnectionPool
+    from redis.asyncio.retry import Retry as AsyncRetry
+    from redis.asyncio.sentinel import Sentinel as AsyncSentinel
+    from redis.asyncio.sentinel import SentinelConnectionPool
+
+    options = {"socket_connect_timeout": timeout, "socket_timeout": timeout,
+               "retry": retry_policy(AsyncRetry), **options}
+    target = parse_redis_url(url)
+    if not isinstance(target, SentinelTarget):
+        return BlockingConnectionPool.from_url(url, **options)
+    sentinel = AsyncSentinel(target.sentinels,
+                             sentinel_kwargs=sentinel_options(target, timeout))
+    return SentinelConnectionPool(target.master, sentinel, db=target.db,
+                                  username=target.username, password=target.password,
+                                  **options)
+
+
 def make_redis(settings):
     url = settings["vexpenses.redis_url"]
     if url:
-        return redis.Redis.from_url(url, health_check_interval=30)
+        return connect(url, settings["vexpenses.redis_timeout"], health_check_interval=30)
     return fakeredis.FakeRedis(server=fakeredis.FakeServer())
+
+
+def replicated_through(client):
+    """Whether ``client`` goes through Sentinel, so that writes that must survive a
+    failover wait for a replica (:func:`write_replicated`)."""
+    return isinstance(getattr(client, "connection_pool", None),
+                      (redis.sentinel.SentinelConnectionPool,))
+
+
+def replica_wait_ms(client):
+    """How long to wait for a replica: at most a second, and well under the socket
+    timeout, so that WAIT itself never times out the connection."""
+    timeout = client.connection_pool.connection_kwargs.get("socket_timeout") or 5
+    return int(min(1.0, timeout / 2) * 1000)
+
+
+def write_replicated(client, write):
+    """Run ``write(pipe)`` (commands on a non-transactional pipeline), then WAIT
+    until one replica has it, on the same connection.
+
+    Redis replicates asynchronously: a master killed right after answering
+    may take its last writes with it, and the replica promoted in its place
+    never had them. Returns the pipeline's results without WAIT's; raises
+    :class:`NotReplicated` when the master has replicas and none confirmed
+    in time (the caller keeps its own copy and tries again). A master with
+    no replica left (the other one died) has nothing to wait for.
+    """
+    pipe = client.pipeline(transaction=False)
+    write(pipe)
+    if not replicated_through(client) or time.monotonic() < getattr(client, ALONE, 0):
+        return pipe.execute()
+    pipe.execute_command("WAIT", 1, replica_wait_ms(client))
+    pipe.info("replication")
+    *results, acked, info = pipe.execute()
+    if acked < 1:
+        if info.get("connected_slaves", 0):
+            raise NotReplicated(f"no replica confirmed the write within "
+                                f"{replica_wait_ms(client)} ms")
+        # No replica to wait for: do not pay the wait on every write meanwhile.
+        setattr(client, ALONE, time.monotonic() + ALONE_SECONDS)
+    return results
+
+
+# A master found without replicas is not asked again for this long.
+ALONE = "_vexpenses_without_replicas_until"
+ALONE_SECONDS = 5
+
+
+class NotReplicated(redis.RedisError):
+    """A write reached the master, but no replica confirmed it in time."""
 
 
 def redis_key(registry, *parts):
@@ -93,7 +202,9 @@ def redis_key(registry, *parts):
 
 
 def includeme(config):
-    """Create ``registry.redis``, ``request.redis`` and ``request.redis_key(*parts)``."""
+    """Create ``registry.redis``, ``request.redis`` and ``request.redis_key(*parts)``;
+    a Redis out of reach answers 503 (:mod:`vexpenses_core.unavailable`)."""
+    config.include("vexpenses_core.unavailable")
     registry = config.registry
     if getattr(registry, "redis", None) is None:
         registry.redis = make_redis(registry.settings)
