@@ -10,6 +10,7 @@ embedded default needs no server.
 
 import asyncio
 import logging
+import time
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -18,6 +19,7 @@ from taskiq.acks import AckableMessage
 from taskiq_redis import RedisStreamBroker
 
 from .logging import request_id_var
+from .redis_client import ALONE_SECONDS, NotReplicated, SentinelTarget, async_pool, parse_redis_url
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +36,22 @@ class ReliableRedisStreamBroker(RedisStreamBroker):
       while the first is still alive.
     """
 
-    def __init__(self, url, *, redelivery_seconds=60, **kwargs):
+    def __init__(self, url, *, redelivery_seconds=60, timeout=5, **kwargs):
         kwargs.setdefault("xread_count", 1)
-        kwargs.setdefault("xread_block", 1000)
+        # A blocking read must end well before the socket timeout.
+        kwargs.setdefault("xread_block", int(min(1.0, timeout / 2) * 1000))
+        # The parent builds a pool from a plain URL only; ours below also
+        # speaks redis+sentinel:// and bounds every wait by ``timeout``.
         super().__init__(
-            url,
+            "redis://",
             idle_timeout=int(redelivery_seconds * 1000),
             unacknowledged_lock_timeout=max(redelivery_seconds, 5),
             **kwargs,
         )
+        self.connection_pool = async_pool(url, timeout)
+        self.durable = isinstance(parse_redis_url(url), SentinelTarget)
         self.redelivery_seconds = redelivery_seconds
+        self._alone_until = 0  # no replica to WAIT for until then
         self._in_flight = {}  # message id -> stream
         self._heartbeat = None
 
@@ -57,6 +65,30 @@ class ReliableRedisStreamBroker(RedisStreamBroker):
             self._heartbeat.cancel()
             self._heartbeat = None
         await super().shutdown()
+
+    async def kick(self, message):
+        """Add the message to the stream; through Sentinel, WAIT for a replica.
+
+        A message only the killed master had is lost with it; the outbox
+        keeps its row (and sends it again) unless the send returns.
+        """
+        queue_name = message.labels.get("queue_name") or self.queue_name
+        async with Redis(connection_pool=self.connection_pool) as conn:
+            pipe = conn.pipeline(transaction=False)
+            pipe.xadd(queue_name, {b"data": message.message},
+                      maxlen=self.maxlen, approximate=self.approximate)
+            if not self.durable or time.monotonic() < self._alone_until:
+                await pipe.execute()
+                return
+            wait_ms = int(min(1.0, self.connection_pool.connection_kwargs["socket_timeout"] / 2)
+                          * 1000)
+            pipe.execute_command("WAIT", 1, wait_ms)
+            pipe.info("replication")
+            _, acked, info = await pipe.execute()
+        if acked < 1:
+            if info.get("connected_slaves", 0):
+                raise NotReplicated(f"no replica confirmed the task within {wait_ms} ms")
+            self._alone_until = time.monotonic() + ALONE_SECONDS  # no replica to wait for
 
     def _ack_generator(self, id, queue_name):
         self._in_flight[id] = queue_name
@@ -156,6 +188,7 @@ def make_broker(settings):
     if settings["vexpenses.tasks.broker"] == "redis":
         broker = ReliableRedisStreamBroker(
             settings["vexpenses.redis_url"],
+            timeout=settings["vexpenses.redis_timeout"],
             queue_name=settings["vexpenses.tasks.queue"],
             consumer_group_name=settings["vexpenses.tasks.queue"] + ":workers",
             redelivery_seconds=settings["vexpenses.tasks.redelivery_seconds"],
