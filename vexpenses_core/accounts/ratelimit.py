@@ -22,6 +22,7 @@ from limits.strategies import MovingWindowRateLimiter
 from zope.interface import implementer
 
 from ..api import APIError
+from ..redis_client import SentinelTarget, parse_redis_url, retry_policy, sentinel_options
 from .digests import sha256
 from .interfaces import IRateLimiter
 
@@ -48,10 +49,24 @@ class RateLimited(APIError):
 def limits_storage(settings):
     """The ``limits`` store: Redis when configured, else this process's memory."""
     url = settings["vexpenses.redis_url"]
-    if url:
-        prefix = settings["vexpenses.redis_prefix"] + "limits"
-        return storage_from_string(url, key_prefix=prefix)
-    return storage_from_string("memory://")
+    if not url:
+        return storage_from_string("memory://")
+    prefix = settings["vexpenses.redis_prefix"] + "limits"
+    timeout = settings["vexpenses.redis_timeout"]
+    options = {"socket_connect_timeout": timeout, "socket_timeout": timeout,
+               "retry": retry_policy()}
+    target = parse_redis_url(url)
+    if not isinstance(target, SentinelTarget):
+        return storage_from_string(url, key_prefix=prefix, **options)
+    # ``limits`` reads only the sentinels and the master's name from its URL;
+    # the database and passwords go as options, and counts are always read
+    # from the master (a replica may lag behind the hits just counted).
+    hosts = ",".join(f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+                     for host, port in target.sentinels)
+    return storage_from_string(
+        f"redis+sentinel://{hosts}/{target.master}", key_prefix=prefix,
+        use_replicas=False, sentinel_kwargs=sentinel_options(target, timeout),
+        db=target.db, username=target.username, password=target.password, **options)
 
 
 @implementer(IRateLimiter)
