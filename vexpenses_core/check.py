@@ -8,6 +8,7 @@ line per finding, no password ever printed.
 """
 
 import os
+import re
 import types
 from urllib.parse import urlsplit, urlunsplit
 
@@ -148,7 +149,7 @@ def _unknown_revision(exc):
 
 def check_redis(settings, report):
     """PING the Redis of ``vexpenses.redis_url``, when there is one."""
-    import redis
+    from .redis_client import connect
 
     url = settings["vexpenses.redis_url"]
     if not url:
@@ -156,7 +157,8 @@ def check_redis(settings, report):
                   "web process")
         return
     shown = hide_password(url)
-    client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+    # Plain or through Sentinel (which names the master), as the app connects.
+    client = connect(url, settings["vexpenses.redis_timeout"])
     try:
         client.ping()
     except Exception as exc:
@@ -173,6 +175,10 @@ def check_redis(settings, report):
 def hide_password(url):
     """``url`` with its password, if any, replaced by ``***``."""
     parts = urlsplit(url)
+    if "sentinel_password=" in parts.query:  # redis+sentinel://...?sentinel_password=
+        parts = parts._replace(query=re.sub(r"(sentinel_password=)[^&]*", r"\1***",
+                                            parts.query))
+        url = urlunsplit(parts)
     if "@" not in parts.netloc:
         return url
     userinfo, _, host = parts.netloc.rpartition("@")
