@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from vexpenses_core import make_app
 from vexpenses_core.db import make_engine, metadata
+from vexpenses_core.redis_client import connect
 
 from .settings import MYSQL_URL, REDIS_URL, base_settings
 
@@ -41,7 +42,8 @@ def mysql_database():
 
 @pytest.fixture(scope="session")
 def redis_url():
-    client = redis.Redis.from_url(REDIS_URL)
+    # VEXPENSES_TEST_REDIS_URL may name sentinels too: connect as the app does.
+    client = connect(REDIS_URL, 5)
     try:
         client.ping()
     except redis.ConnectionError as exc:
