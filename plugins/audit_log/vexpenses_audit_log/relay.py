@@ -11,6 +11,8 @@ import logging
 import time
 import uuid
 
+from vexpenses_core.redis_client import write_replicated
+
 log = logging.getLogger(__name__)
 
 
@@ -71,8 +73,14 @@ class RedisRelay:
         self._release = redis.register_script(RELEASE_SCRIPT)
 
     def push(self, records):
-        self.redis.rpush(self.queue_key, *(json.dumps(r, separators=(",", ":"))
-                                           for r in records))
+        """Append ``records`` to the list; through Sentinel, once a replica has them.
+
+        A push that no replica confirmed raises (NotReplicated, a RedisError):
+        the pipeline then writes the batch to the chain itself, and the copy
+        in Redis, if it survives, is skipped there by its ``uid``.
+        """
+        encoded = [json.dumps(r, separators=(",", ":")) for r in records]
+        write_replicated(self.redis, lambda pipe: pipe.rpush(self.queue_key, *encoded))
 
     def waiting(self):
         return self.redis.llen(self.queue_key)
