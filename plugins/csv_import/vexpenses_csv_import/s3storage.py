@@ -24,9 +24,10 @@ log = logging.getLogger(__name__)
 
 # S3's smallest part but the last is 5 MiB; one part at a time is held in memory.
 PART_BYTES = 8 << 20
-# What a worker's reads fetch at least per GET: the planner reads the file in
-# 1 MiB blocks, and a chunk is read whole in one or two GETs.
-READ_BUFFER = 1 << 20
+# A read under SMALL_READ fetches READ_AHEAD, for the reads to come; any other
+# read fetches exactly its bytes (a worker's chunk, the planner's 1 MiB blocks).
+SMALL_READ = 4096
+READ_AHEAD = 64 * 1024
 INSTALL_HINT = "pip install vexpenses-csv-import[s3]"
 
 
@@ -117,7 +118,7 @@ class S3UploadStorage:
             size = self.client.head_object(Bucket=self.bucket, Key=key)["ContentLength"]
         except Exception as exc:
             raise self._reading_error(exc, path) from exc
-        return io.BufferedReader(_RangeReader(self, key, path, size), READ_BUFFER)
+        return _RangeReader(self, key, path, size)
 
     def delete(self, path):
         # S3 answers a delete of a missing key with success: already idempotent.
@@ -203,9 +204,11 @@ class _Upload:
 
 
 class _RangeReader(io.RawIOBase):
-    """A seekable raw file over one object: each read is one ranged GET.
+    """A seekable read-only file over one object, read with ranged GETs.
 
-    Wrapped in a BufferedReader, so that small reads share one GET.
+    A read of ``n`` bytes is one GET of those bytes, so that a worker's read
+    of its chunk fetches the chunk and nothing more; reads under SMALL_READ
+    fetch READ_AHEAD bytes and are served from them.
     """
 
     def __init__(self, storage, key, path, size):
@@ -214,6 +217,8 @@ class _RangeReader(io.RawIOBase):
         self.path = path
         self.size = size
         self.position = 0
+        self.buffer = b""
+        self.buffer_start = 0
 
     def readable(self):
         return True
@@ -231,19 +236,42 @@ class _RangeReader(io.RawIOBase):
         self.position = base + offset
         return self.position
 
-    def readinto(self, buffer):
-        end = min(self.position + len(buffer), self.size)
+    def read(self, size=-1):
+        if size is None or size < 0:
+            return self.readall()
+        end = min(self.position + size, self.size)
         if end <= self.position:
-            return 0
+            return b""
+        offset = self.position - self.buffer_start
+        if not (0 <= offset and end <= self.buffer_start + len(self.buffer)):
+            if size >= SMALL_READ:
+                data = self._get(self.position, end)
+                self.position += len(data)
+                return data
+            self.buffer_start = self.position
+            self.buffer = self._get(self.position, min(self.position + READ_AHEAD, self.size))
+            offset = 0
+        data = self.buffer[offset:offset + end - self.position]
+        self.position += len(data)
+        return data
+
+    def readall(self):
+        blocks = []
+        while block := self.read(COPY_BLOCK):  # 1 MiB GETs
+            blocks.append(block)
+        return b"".join(blocks)
+
+    def readinto(self, buffer):
+        data = self.read(len(buffer))
+        memoryview(buffer)[:len(data)] = data
+        return len(data)
+
+    def _get(self, start, end):
         try:
             body = self.storage.client.get_object(
                 Bucket=self.storage.bucket, Key=self.key,
-                Range=f"bytes={self.position}-{end - 1}")["Body"]
+                Range=f"bytes={start}-{end - 1}")["Body"]
             with body:
-                data = body.read()
+                return body.read()
         except Exception as exc:
             raise self.storage._reading_error(exc, self.path) from exc
-        count = len(data)
-        memoryview(buffer)[:count] = data
-        self.position += count
-        return count
