@@ -15,14 +15,27 @@ Use it in the ini in place of ``egg:waitress#main``, with the same options::
 
     [server:main]
     use = call:vexpenses_core.server:serve_paste
+
+and one more, ``listen_fd``: serve on a listening socket the process
+inherited, as that file descriptor, in place of binding ``listen``. Under
+supervisord's ``[fcgi-program:x]`` (examples/supervisord.conf) every process
+gets the same socket as fd 0, so several processes serve one port and the
+kernel hands each connection to one of them: one web process per core::
+
+    [server:supervisord]
+    use = main
+    listen =
+    listen_fd = 0
 """
 
 import copy
 import json
 import logging
+import socket
 
 from pyramid.interfaces import IRoutesMapper
 from waitress import serve
+from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
 from waitress.server import BaseWSGIServer
@@ -97,20 +110,27 @@ def serve_paste(global_conf, **kw):
     """The PasteDeploy server factory (``use = call:vexpenses_core.server:serve_paste``).
 
     ``call:`` objects are factories: this returns what ``pserve`` runs the app with.
-    Options waitress refuses, and an address already in use, stop ``pserve``
-    here with one line: pserve gets the server before it builds the app, and
-    exits on a ``SystemExit`` without a traceback (one raised while serving
-    would exit with status 0).
+    Options waitress refuses, an address already in use, and a ``listen_fd``
+    that is not a listening socket stop ``pserve`` here with one line: pserve
+    gets the server before it builds the app, and exits on a ``SystemExit``
+    without a traceback (one raised while serving would exit with status 0).
     """
-    try:  # bind once, with the real options, and let go
-        waitress_server(_no_app, map={}, **kw).close()
+    fd = kw.pop("listen_fd", "")
+    section = "[server:main]"
+    where = kw.get("listen") or f"{kw.get('host', '0.0.0.0')}:{kw.get('port', 8080)}"
+    try:
+        if fd:
+            section, where = "[server:...]", f"the socket of file descriptor {fd}"
+            kw = _inherited(fd, kw)
+            Adjustments(**kw)  # the options alone: closing a test server would close the socket
+        else:  # bind once, with the real options, and let go
+            waitress_server(_no_app, map={}, **kw).close()
     except (ValueError, OSError) as exc:
-        where = kw.get("listen") or f"{kw.get('host', '0.0.0.0')}:{kw.get('port', 8080)}"
         raise SystemExit(
-            f"vexpenses: configuration error: [server:main] cannot serve on {where}: "
+            f"vexpenses: configuration error: {section} cannot serve on {where}: "
             f"{str(exc).rstrip('.')}. "
-            f"Check its options (those of egg:waitress#main); for an address in use, stop "
-            f"the other server or change listen"
+            f"Check its options (those of egg:waitress#main, and listen_fd); for an address "
+            f"in use, stop the other server or change listen"
         ) from None
 
     def run(app):
@@ -118,6 +138,23 @@ def serve_paste(global_conf, **kw):
         return 0
 
     return run
+
+
+def _inherited(fd, kw):
+    """``kw`` to serve on the listening socket open as file descriptor ``fd``."""
+    if kw.pop("listen", "") or "host" in kw or "port" in kw or "unix_socket" in kw:
+        raise ValueError("listen_fd takes the place of listen, host, port and unix_socket: "
+                         "leave them empty (listen =) where listen_fd is set")
+    try:
+        number = int(fd)
+    except ValueError:
+        raise ValueError(f"listen_fd must be a file descriptor's number, not {fd!r}") from None
+    sock = socket.socket(fileno=number)  # OSError when it is not a socket
+    if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+        sock.detach()
+        raise ValueError(f"file descriptor {number} is not a listening socket (run it under "
+                         "supervisord's [fcgi-program:...] with socket = tcp://...)")
+    return dict(kw, sockets=[sock])
 
 
 def _no_app(environ, start_response):  # pragma: no cover - never called
