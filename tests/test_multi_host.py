@@ -82,12 +82,12 @@ class Host:
         assert done.returncode == 0, f"{self.name}: {args}\n{done.stdout}\n{done.stderr}"
         return done.stdout
 
-    def start(self, program, *args):
-        log = open(self.dir / f"{program}.log", "w")
-        proc = subprocess.Popen([str(BIN / program), *args], cwd=self.dir, env=self.env,
-                                stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        log.close()
+    def start(self, role, program, *args, env=None):
+        """Start ``program`` in a process group of its own, its output in ``<role>.log``."""
+        with open(self.dir / f"{role}.log", "w") as log:
+            proc = subprocess.Popen([str(BIN / program), *args], cwd=self.dir,
+                                    env={**self.env, **(env or {})}, stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
         self.procs.append(proc)
         return proc
 
@@ -197,11 +197,9 @@ def hosts(shared, tmp_path):
     c = Host("C", tmp_path / "C", shared)
     try:
         c.command("migrate", str(c.ini))
-        c.command("create-admin", str(c.ini), "--email", ADMIN[0],
-                  env={"VEXPENSES_ADMIN_PASSWORD": ADMIN[1]})
-        a.start("pserve", str(a.ini))
-        b.start("pserve", str(b.ini))
-        c.start("vexpenses", "worker", str(c.ini), "--workers", "2")
+        a.start("web", "pserve", str(a.ini))
+        b.start("web", "pserve", str(b.ini))
+        c.start("worker", "vexpenses", "worker", str(c.ini), "--workers", "2")
         for web in (a, b):
             assert wait_for(lambda web=web: answers(web.base), 90), f"{web.name} did not start"
         yield a, b, c
@@ -214,6 +212,9 @@ def hosts(shared, tmp_path):
 
 def test_an_import_and_a_logout_cross_hosts_and_the_audit_log_holds_them_all(hosts, s3_server):
     a, b, c = hosts
+    # The administrator, made on C while the rest goes on.
+    admin = c.start("create-admin", "vexpenses", "create-admin", str(c.ini),
+                    "--email", ADMIN[0], env={"VEXPENSES_ADMIN_PASSWORD": ADMIN[1]})
 
     # Ana registers and logs in on A.
     status, register_a, answer = api("POST", a.base + "/api/v1/user/register", data={
@@ -266,6 +267,7 @@ def test_an_import_and_a_logout_cross_hosts_and_the_audit_log_holds_them_all(hos
                                         if row in BAD and number not in SHARED}
     assert all(line[4] for line in report[1:])  # each with its reason
 
+    assert admin.wait(180) == 0, (c.dir / "create-admin.log").read_text()
     # The imported users are there for every host (B's user list, Ana's token).
     status, _, answer = api("GET", f"{b.base}/api/v1/user?email=%40multi-host.example", token)
     assert status == 200 and answer["data"]["total"] == 1 + 1 + 300  # admin, Ana, rows
