@@ -102,9 +102,10 @@ class S3UploadStorage:
                     head += block[: SNIFF_BYTES - len(head)]
                 part += block
                 if len(part) >= self.part_bytes:
-                    upload.send(part[: self.part_bytes])
+                    data = bytes(memoryview(part)[: self.part_bytes])
                     del part[: self.part_bytes]
-            upload.finish(part)
+                    upload.send(data)
+            upload.finish(bytes(part))
         except BaseException as exc:
             upload.abort()
             if self._is_storage_error(exc):
@@ -176,13 +177,13 @@ class _Upload:
                 Bucket=bucket, Key=self.key, ContentType="text/csv")["UploadId"]
         number = len(self.parts) + 1
         etag = client.upload_part(Bucket=bucket, Key=self.key, UploadId=self.upload_id,
-                                  PartNumber=number, Body=bytes(data))["ETag"]
+                                  PartNumber=number, Body=data)["ETag"]
         self.parts.append({"PartNumber": number, "ETag": etag})
 
     def finish(self, rest):
         client, bucket = self.storage.client, self.storage.bucket
         if self.upload_id is None:
-            client.put_object(Bucket=bucket, Key=self.key, Body=bytes(rest),
+            client.put_object(Bucket=bucket, Key=self.key, Body=rest,
                               ContentType="text/csv")
             return
         if rest:
