@@ -1,6 +1,8 @@
-"""examples/supervisord.conf for real: supervisord runs pserve and `vexpenses worker
---workers 8`; an import goes through it while a worker is killed and replaced."""
+"""examples/supervisord.conf for real: supervisord runs several pserve processes on one
+socket and `vexpenses worker --workers 8`; an import goes through it while a worker is
+killed and replaced, and every web process is restarted with requests in flight."""
 
+import http.client
 import json
 import os
 import pathlib
@@ -10,13 +12,14 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 import uuid
+import xmlrpc.client
 
 import pytest
 from sqlalchemy import func, select
+from supervisor.xmlrpc import SupervisorTransport
 from vexpenses_csv_import.testing import make_csv, people
 
 from vexpenses_core import make_app
@@ -50,8 +53,13 @@ use = egg:vexpenses-core
 vexpenses.env = testing
 
 [server:main]
-use = egg:waitress#main
+use = call:vexpenses_core.server:serve_paste
 listen = 127.0.0.1:{port}
+
+[server:supervisord]
+use = main
+listen =
+listen_fd = 0
 """
 
 
@@ -61,9 +69,11 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def config_from_example(tmp, ini):
+def config_from_example(tmp, ini, port):
     """The example with this machine's paths; secrets come from supervisord's environment."""
     text = EXAMPLE.read_text()
+    assert "socket = tcp://0.0.0.0:6543\n" in text
+    text = text.replace("tcp://0.0.0.0:6543", f"tcp://127.0.0.1:{port}")
     text = text.replace("/opt/vexpenses/bin/", f"{BIN}/")
     text = text.replace("/etc/vexpenses/production.ini", str(ini))
     text = text.replace("/var/lib/vexpenses", str(tmp))
@@ -84,18 +94,18 @@ def stack(mysql_database, redis_url, tmp_path):
     ini = tmp_path / "production.ini"
     ini.write_text(INI.format(port=port))
     conf = tmp_path / "supervisord.conf"
-    conf.write_text(config_from_example(tmp_path, ini))
+    conf.write_text(config_from_example(tmp_path, ini, port))
     env = dict(os.environ, VEXPENSES_DATABASE_URL=mysql_database, VEXPENSES_REDIS_URL=redis_url,
                VEXPENSES_PLUGINS="csv_import", VEXPENSES_JWT_SECRET=JWT_SECRET,
                VEXPENSES_REDIS_PREFIX=settings["vexpenses.redis_prefix"],
                VEXPENSES_TASK_QUEUE=settings["vexpenses.tasks.queue"],
-               VEXPENSES_TASK_REDELIVERY_SECONDS="2",
+               VEXPENSES_TASK_REDELIVERY_SECONDS="2", VEXPENSES_RATELIMIT_ENABLED="false",
                VEXPENSES_CSV_IMPORT_CHUNK_BYTES="4000", VEXPENSES_CSV_IMPORT_BATCH_ROWS="20",
                VEXPENSES_CSV_IMPORT_BATCH_DELAY="0.05")
     proc = subprocess.Popen([str(BIN / "supervisord"), "-n", "-c", str(conf)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
-        yield registry, f"http://127.0.0.1:{port}", tmp_path, conf
+        yield registry, port, tmp_path, conf
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -114,6 +124,49 @@ def stack(mysql_database, redis_url, tmp_path):
 def ctl(conf, *args):
     return subprocess.run([str(BIN / "supervisorctl"), "-c", str(conf), *args],
                           capture_output=True, text=True, timeout=30).stdout
+
+
+def rpc(conf, method, *args):
+    """Call supervisord's XML-RPC interface, which supervisorctl uses."""
+    transport = SupervisorTransport(None, None, f"unix://{conf.parent}/supervisor.sock")
+    with xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport) as proxy:
+        return getattr(proxy.supervisor, method)(*args)
+
+
+def web_pids(conf):
+    return sorted(info["pid"] for info in rpc(conf, "getAllProcessInfo")
+                  if info["group"] == "vexpenses-web" and info["statename"] == "RUNNING")
+
+
+def serving_pid(client, pids):
+    """The process of ``pids`` holding the server side of ``client``'s connection: the
+    one that accepted it (from /proc)."""
+    local_port, server_port = client.getsockname()[1], client.getpeername()[1]
+    inode = None
+    for line in pathlib.Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if (int(fields[1].split(":")[1], 16) == server_port
+                and int(fields[2].split(":")[1], 16) == local_port):
+            inode = fields[9]
+    for pid in pids:
+        for fd in pathlib.Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                if os.readlink(fd) == f"socket:[{inode}]":
+                    return pid
+            except FileNotFoundError:
+                continue
+    return None
+
+
+def answering_pid(port, pids):
+    """The web process that answers a request on a new connection."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/imports")
+        conn.getresponse().read()
+        return serving_pid(conn.sock, pids)  # kept alive: still held by its process
+    finally:
+        conn.close()
 
 
 def children(pid):
@@ -154,11 +207,18 @@ def web_up(base):
 
 
 def test_supervisord_example_runs_an_import_through_a_killed_worker(stack):
-    registry, base, tmp, conf = stack
+    registry, port, tmp, conf = stack
+    base = f"http://127.0.0.1:{port}"
     assert wait_for(lambda: web_up(base), 60), (tmp / "supervisord.log").read_text()
-    worker_pid = int(ctl(conf, "pid", "vexpenses:vexpenses-worker").strip())
+    worker_pid = int(ctl(conf, "pid", "vexpenses-worker").strip())
     assert wait_for(lambda: len(children(worker_pid)) == 8, 90)
-    assert wait_for(lambda: ctl(conf, "status").count("RUNNING") == 2, 30), ctl(conf, "status")
+    assert wait_for(lambda: ctl(conf, "status").count("RUNNING") == 3, 30), ctl(conf, "status")
+
+    # Two web processes (the example's numprocs), and each of them answers.
+    pids = web_pids(conf)
+    assert len(pids) == 2, ctl(conf, "status")
+    seen = set()
+    assert wait_for(lambda: seen.add(answering_pid(port, pids)) or seen == set(pids), 60), seen
 
     _, token = make_user(registry, email="ana@example.com")
     code, answer = upload(base, token, make_csv(people(2000)))
@@ -179,26 +239,44 @@ def test_supervisord_example_runs_an_import_through_a_killed_worker(stack):
         assert db.scalar(select(func.count()).select_from(User)) == 2001
     finally:
         db.close()
-    assert ctl(conf, "status").count("RUNNING") == 2
+    assert ctl(conf, "status").count("RUNNING") == 3
+    assert_web_restarts_gracefully(conf, port)
 
-    # Restarting the web program lets requests in flight finish (stopsignal = INT;
-    # on TERM pserve would drop them). A login takes a few hundred ms of argon2.
-    results = []
 
-    def login():
+def assert_web_restarts_gracefully(conf, port):
+    """Restarting every web process lets the requests in flight on each finish
+    (stopsignal = INT; on TERM pserve would drop them). A login takes a few
+    hundred ms of argon2; logins go out until every process has one unanswered."""
+    pids = web_pids(conf)
+    body = json.dumps({"email": "ana@example.com", "password": "not-her-password"})
+    pending, answered, results = {}, set(), []
+
+    def answer(conn):
         try:
-            results.append(call(base + "/api/v1/user/authenticate", "", json.dumps(
-                {"email": "ana@example.com", "password": "not-her-password"}).encode(),
-                "application/json")[0])
+            response = conn.getresponse()
+            answered.add(conn)
+            results.append((response.status, json.loads(response.read())["status"]))
         except Exception as exc:  # a dropped connection, a truncated answer
             results.append(repr(exc))
+        finally:
+            conn.close()
 
-    threads = [threading.Thread(target=login) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    time.sleep(0.15)
-    ctl(conf, "restart", "vexpenses:vexpenses-web")
+    threads = []
+    while len(threads) < 12 and set(pending.values()) != set(pids):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("POST", "/api/v1/user/authenticate", body,
+                     {"Content-Type": "application/json"})
+        pid = wait_for(lambda conn=conn: serving_pid(conn.sock, pids), 10)
+        pending[conn] = pid
+        threads.append(threading.Thread(target=answer, args=(conn,)))
+        threads[-1].start()
+        pending = {c: p for c, p in pending.items() if c not in answered}  # in flight
+    assert set(pending.values()) == set(pids), "every web process has a login in flight"
+    # What `supervisorctl restart vexpenses-web:*` does, without its start-up time.
+    rpc(conf, "stopProcessGroup", "vexpenses-web")
+    rpc(conf, "startProcessGroup", "vexpenses-web")
     for thread in threads:
         thread.join(30)
-    assert results == [401, 401, 401]
-    assert wait_for(lambda: web_up(base), 60)
+    assert results == [(401, False)] * len(threads)
+    assert wait_for(lambda: len(web_pids(conf)) == 2, 30)
+    assert not set(web_pids(conf)) & set(pids)  # all of them were restarted
