@@ -212,6 +212,9 @@ def bench_import(app, path, database, workers, tmp):
     testapp = webtest.TestApp(app, extra_environ={"REMOTE_ADDR": "127.0.0.1"})
     proc, rss = start_workers(registry.settings, workers, tmp)
     try:
+        load = os.getloadavg()[0]
+        cpu_before = {pid: cpu_ticks(pid) for pid in rss.workers()}
+        server_before = server_ticks()
         started = time.monotonic()
         res = testapp.post("/api/v1/user/upload", upload_files=[("file", path.name,
                                                                  path.read_bytes())],
@@ -227,11 +230,28 @@ def bench_import(app, path, database, workers, tmp):
         else:
             raise RuntimeError(f"the import did not finish: {data}; see the worker log")
         done = time.monotonic()
+        worker_ticks = sum(cpu_ticks(pid) - ticks for pid, ticks in cpu_before.items())
+        server = server_ticks() - server_before
     finally:
         stop_workers(proc, rss)
     peaks = sorted(kib / 1024 for kib in rss.peaks.values())
+    rows = data["total"] or 1
+    per_row = 1e6 / os.sysconf("SC_CLK_TCK") / rows
     return {"upload_s": accepted - started, "import_s": done - accepted, "data": data,
-            "peak_rss_mb": peaks}
+            "peak_rss_mb": peaks, "load": load, "worker_cpu_us": worker_ticks * per_row,
+            "server_cpu_us": server * per_row}
+
+
+def server_ticks():
+    """CPU ticks of the local mariadbd/mysqld so far (0 when it is not on this host)."""
+    for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if text.split("(", 1)[1].split(")", 1)[0] in ("mariadbd", "mysqld"):
+            return cpu_ticks(int(stat.parent.name))
+    return 0
 
 
 def bench_ceiling(path, database):
@@ -354,6 +374,9 @@ def main(argv=None):
               f"LOAD DATA {ceiling_s:.2f} s = {ceiling:,.0f} rows/s; ratio {rate / ceiling:.2f}; "
               f"worker peak RSS {min(run_result['peak_rss_mb']):.0f}-"
               f"{max(run_result['peak_rss_mb']):.0f} MB", flush=True)
+        print(f"{'':>16}CPU per row: workers {run_result['worker_cpu_us']:.1f} us, "
+              f"database server {run_result['server_cpu_us']:.1f} us (it serves other "
+              f"clients too); load average {run_result['load']:.1f} at the start", flush=True)
 
     if args.compare_workers:
         size = sizes[0]

@@ -5,7 +5,15 @@ import datetime
 import pytest
 from pyramid.scripting import prepare
 from sqlalchemy import select
-from vexpenses_csv_import.writers import MySQLUserWriter, user_writer
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+from vexpenses_csv_import.writers import (
+    LoadDataUserWriter,
+    MySQLUserWriter,
+    accepts_local_infile,
+    infile_engine,
+    user_writer,
+)
 
 from vexpenses_core.models import User
 from vexpenses_core.testing import make_user
@@ -49,3 +57,78 @@ def test_writer_reports_exactly_the_rows_it_inserted(testapp, consecutive, retur
     assert users["o'neil@example.com"].name == HOSTILE
     assert (users["taken@example.com"].id, users["taken@example.com"].name) == (
         taken_id, "Already Here")
+
+
+# What LOAD DATA's text format gives a meaning to: separators, escapes, \\N (NULL).
+NASTY = ["Tab\there", "Line\nbreak", "Carriage\rreturn", "CRLF\r\nend", "Back\\slash",
+         "Ends with \\", "\\N", "\\\\N", "N", "\\", "Nul\x00byte", "a\\tb", "\\0\\n\\Z",
+         "Ctrl-Z \x1a", "Quotes ' \" `", "Comma, semicolon; pipe |", "Ação 🙂 ß İ", " lead trail ",
+         "''", "%s %(x)s {0}"]
+
+
+def load_data_engine(registry):
+    if registry.dbengine.dialect.name != "mysql":
+        pytest.skip("LOAD DATA is MariaDB/MySQL's")
+    engine = infile_engine(registry.dbengine)
+    assert engine is not None, "the test server must have local_infile ON"
+    return engine
+
+
+def test_load_data_round_trips_nasty_values_exactly(testapp):
+    registry = testapp.app.registry
+    engine = load_data_engine(registry)
+    taken_id, _ = make_user(registry, email="taken@example.com", name="Already Here")
+    rows = [(f"{value} {i}", f"{i}{value}@example.com", BIRTH) for i, value in enumerate(NASTY)]
+    with engine.connect() as connection, Session(bind=connection) as db:
+        writer = user_writer(db)
+        assert isinstance(writer, LoadDataUserWriter)
+        clean = writer.insert(rows)
+        # A taken e-mail in the middle: the index skips it, the rest keep their ids.
+        mixed = writer.insert([("Caio Dias", "caio@example.com", BIRTH),
+                               ("Impostor\t\\N", "taken@example.com", BIRTH),
+                               ("Dora\nReis", "dora@example.com", BIRTH)])
+        db.commit()
+    assert sorted(clean) == sorted(email for _, email, _ in rows)
+    assert sorted(mixed) == ["caio@example.com", "dora@example.com"]
+    db = registry.dbsession_factory()
+    try:
+        users = {u.email: u for u in db.scalars(select(User))}
+    finally:
+        db.close()
+    for name, email, _ in rows:
+        assert users[email].name == name
+    for email, user_id in {**clean, **mixed}.items():
+        assert users[email].id == user_id
+        assert users[email].password_hash is None and users[email].birth_date == BIRTH
+        assert not users[email].is_admin
+    assert users["dora@example.com"].name == "Dora\nReis"
+    assert (users["taken@example.com"].id, users["taken@example.com"].name) == (
+        taken_id, "Already Here")
+    assert len(users) == 1 + len(rows) + 2
+
+
+def test_load_data_sends_the_server_no_file_but_the_batch(testapp, tmp_path):
+    """PyMySQL alone would send any file the server names; ours sends none."""
+    registry = testapp.app.registry
+    engine = load_data_engine(registry)
+    secret = tmp_path / "secret.tsv"
+    secret.write_text("Leaked Secret\tleak@example.com\t1990-01-31\n")
+    with engine.connect() as connection:
+        with pytest.raises(OperationalError, match="not the batch"):
+            connection.exec_driver_sql(f"LOAD DATA LOCAL INFILE '{secret}' INTO TABLE users "
+                                       "(name, email, birth_date)")
+        connection.rollback()
+        # The connection is still in step with the server.
+        assert connection.exec_driver_sql(
+            "SELECT COUNT(*) FROM users WHERE email = 'leak@example.com'").scalar() == 0
+
+
+def test_a_server_refusing_local_infile_is_detected(testapp):
+    registry = testapp.app.registry
+    engine = load_data_engine(registry)
+    assert accepts_local_infile(engine) is True
+    # The core's connections do not ask for LOAD DATA LOCAL: the server refuses them,
+    # as it refuses everyone when its local_infile is OFF (the same error).
+    assert accepts_local_infile(registry.dbengine) is False
+    with registry.dbengine.connect() as connection, Session(bind=connection) as db:
+        assert type(user_writer(db)) is MySQLUserWriter

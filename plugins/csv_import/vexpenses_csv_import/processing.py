@@ -6,6 +6,7 @@ of the last chunk finishes the import, exactly once. Nothing here queues a
 task: the tasks (:mod:`.tasks`) queue what these methods return.
 """
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -30,7 +31,7 @@ from .models import (
     ImportRowError,
 )
 from .services import options
-from .writers import user_writer
+from .writers import infile_engine, user_writer
 
 log = logging.getLogger(__name__)
 
@@ -138,13 +139,35 @@ class ImportProcessor:
             return run_in_transaction(tm, lambda: self._fail_running(
                 import_id, "The uploaded file disappeared from storage."), log=log)
         reader = csvfile.ChunkReader(data, job.delimiter, job.first_row)
-        while True:
-            more, ended = run_in_transaction(tm, lambda: self._batch(job, reader),
-                                             attempts=BATCH_ATTEMPTS, log=log)
-            if not more:
-                return ended
-            if self.options["batch_delay"]:
-                time.sleep(self.options["batch_delay"])
+        with self._infile_connection():
+            while True:
+                more, ended = run_in_transaction(tm, lambda: self._batch(job, reader),
+                                                 attempts=BATCH_ATTEMPTS, log=log)
+                if not more:
+                    return ended
+                if self.options["batch_delay"]:
+                    time.sleep(self.options["batch_delay"])
+
+    @contextlib.contextmanager
+    def _infile_connection(self):
+        """Run the chunk's batches on a connection of their own that may LOAD DATA LOCAL.
+
+        Every statement of a batch (users, checkpoint, counts, and what the
+        hooks write through ``request.dbsession``) goes through it, so a batch
+        stays one transaction. Without such a connection (SQLite, or a server
+        with ``local_infile`` OFF) the session's engine is used as it is.
+        """
+        engine = infile_engine(self.db.get_bind())
+        if engine is None:
+            yield
+            return
+        bind = self.db.bind
+        with engine.connect() as connection:
+            self.db.bind = connection
+            try:
+                yield
+            finally:
+                self.db.bind = bind
 
     def _chunk_job(self, import_id, chunk_index):
         """What a chunk's batches need to know, or None when there is nothing to do."""

@@ -2,6 +2,11 @@
 
 ``user_writer(db)`` picks the writer for the session's database:
 
+- :class:`LoadDataUserWriter` streams the batch from memory with
+  ``LOAD DATA LOCAL INFILE``, when the session runs on a connection from
+  :func:`infile_engine` (MariaDB/MySQL with ``local_infile`` ON). The server
+  then parses tab-separated text instead of SQL: about 40% less of its CPU
+  per row than a multi-row INSERT.
 - :class:`MySQLUserWriter` writes the SQL text itself on the session's own
   PyMySQL connection, which is several times faster than SQLAlchemy's
   executemany (whose per-value escaping and RETURNING parsing dominate a
@@ -15,13 +20,19 @@ which rows they inserted.
 """
 
 import datetime
+import logging
 import re
+import threading
 
+from pymysql import connections as pymysql_connections
+from pymysql import err as pymysql_err
+from pymysql.constants.CR import CR_COMMANDS_OUT_OF_SYNC
 from pymysql.constants.SERVER_STATUS import SERVER_STATUS_NO_BACKSLASH_ESCAPES
 from pyramid_retry import mark_error_retryable
-from sqlalchemy import insert
+from sqlalchemy import event, insert
+from sqlalchemy.pool import NullPool
 
-from vexpenses_core.db import RETRYABLE_MYSQL_ERRORS, utcnow
+from vexpenses_core.db import RETRYABLE_MYSQL_ERRORS, make_engine, utcnow
 from vexpenses_core.models import User
 from vexpenses_core.transactions import mysql_error_code
 
@@ -33,10 +44,32 @@ NEEDS_ESCAPE = re.compile(r"['\"\\\x00\x1a\n\r]")
 COLUMNS = "name, email, password_hash, birth_date, is_admin, created_at, updated_at"
 
 
+log = logging.getLogger(__name__)
+
+# LOAD DATA's default format (fields end with a tab, lines with a newline,
+# backslash escapes), which does not depend on the server's sql_mode.
+INFILE_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r",
+                                "\0": "\\0"})
+INFILE_NEEDS_ESCAPE = re.compile(r"[\\\t\n\r\x00]")
+INFILE_NAME = "csv_import_batch"
+# Sent in packets of this size; a server accepts them whatever its max_allowed_packet.
+INFILE_PACKET = 16384
+# The errors that say LOAD DATA LOCAL is off, on the server (its local_infile)
+# or for a client that did not ask for it: ER_NOT_ALLOWED_COMMAND (older
+# servers), MySQL 8's ER_CLIENT_LOCAL_FILES_DISABLED, and MariaDB 10.6+'s
+# ER_LOAD_INFILE_CAPABILITY_DISABLED.
+INFILE_REFUSED = {1148, 3948, 4166}
+
+
 def user_writer(db):
-    if db.get_bind().dialect.name == "mysql":
-        return MySQLUserWriter(db)
-    return SQLAlchemyUserWriter(db)
+    if db.get_bind().dialect.name != "mysql":
+        return SQLAlchemyUserWriter(db)
+    connection = db.connection()
+    if isinstance(connection.connection.dbapi_connection, InfileConnection):
+        writer = LoadDataUserWriter(db)
+        if writer.consecutive:
+            return writer
+    return MySQLUserWriter(db)
 
 
 class SQLAlchemyUserWriter:
@@ -150,3 +183,162 @@ class MySQLUserWriter:
             if cursor.rowcount == 1:
                 inserted[row[1]] = cursor.lastrowid
         return inserted
+
+
+class LoadDataUserWriter(MySQLUserWriter):
+    """``LOAD DATA LOCAL INFILE ... IGNORE`` of the batch, streamed from memory.
+
+    The ids come from ``LAST_INSERT_ID()``: with auto-increment lock mode 0
+    or 1 a LOAD DATA holds the table's AUTO-INC lock to its end, so its rows
+    get increasing ids in the order sent, within ``len(rows)`` of the first,
+    every other statement's being older or newer. When every row went in,
+    they are consecutive. When the unique index skipped some (taken
+    e-mails), the rows inserted are looked up: the batch's e-mails with an id
+    in that range. Only such batches pay that SELECT. ``user_writer`` uses
+    this writer only in modes 0 and 1.
+    """
+
+    def insert(self, rows, now=None):
+        if not rows:
+            return {}
+        now = (now or utcnow()).astimezone(datetime.UTC).strftime("'%Y-%m-%d %H:%M:%S.%f'")
+        escape = self.infile_escape
+        data = "".join([f"{escape(name)}\t{escape(email)}\t{birth_date}\n"
+                        for name, email, birth_date in rows]).encode()
+        self.raw.infile_data = data
+        try:
+            cursor = self._run(
+                f"LOAD DATA LOCAL INFILE '{INFILE_NAME}' IGNORE INTO TABLE users "
+                "CHARACTER SET utf8mb4 (name, email, birth_date) "
+                f"SET password_hash = NULL, is_admin = 0, created_at = {now}, "
+                f"updated_at = {now}")
+        finally:
+            self.raw.infile_data = None
+        inserted = cursor.rowcount
+        # IGNORE makes any bad value a warning: only a skipped duplicate may be one.
+        warnings = self.raw.infile_warnings
+        if warnings != len(rows) - inserted:
+            raise RuntimeError(f"LOAD DATA of {len(rows)} rows inserted {inserted} with "
+                               f"{warnings} warnings: a value was changed, not only skipped")
+        if not inserted:
+            return {}
+        first = self._run("SELECT LAST_INSERT_ID()").fetchone()[0]
+        if inserted == len(rows):
+            return {email: first + k for k, (_, email, _) in enumerate(rows)}
+        quoted = ",".join(f"'{self.escape(email)}'" for _, email, _ in rows)
+        cursor = self._run(f"SELECT id, email FROM users WHERE id >= {int(first)} AND "
+                           f"id < {int(first) + len(rows)} AND email IN ({quoted})")
+        return {email: user_id for user_id, email in cursor.fetchall()}
+
+    @staticmethod
+    def infile_escape(value):
+        return value.translate(INFILE_ESCAPES) if INFILE_NEEDS_ESCAPE.search(value) else value
+
+
+class _InfileResult(pymysql_connections.MySQLResult):
+    """A result whose LOAD DATA LOCAL is fed from the connection's ``infile_data``.
+
+    PyMySQL's own would open the file the server names, whatever it is: a
+    server could read any file of the worker's. This one sends only the
+    batch it was given, for the name the writer used, and nothing else.
+    """
+
+    def _read_load_local_packet(self, first_packet):
+        conn = self.connection
+        name = pymysql_connections.LoadLocalPacketWrapper(first_packet).filename
+        data = conn.infile_data if name in (INFILE_NAME, INFILE_NAME.encode()) else None
+        try:
+            if data:
+                view = memoryview(data)
+                for start in range(0, len(view), INFILE_PACKET):
+                    conn.write_packet(view[start:start + INFILE_PACKET])
+        finally:
+            conn.write_packet(b"")  # the end of the data, sent even on an error
+            ok_packet = conn._read_packet()
+        if data is None:
+            raise pymysql_err.OperationalError(
+                2000, f"the server asked for a local file that is not the batch: {name!r}")
+        if not ok_packet.is_ok_packet():
+            raise pymysql_err.OperationalError(CR_COMMANDS_OUT_OF_SYNC, "Commands Out of Sync")
+        self._read_ok_packet(ok_packet)
+        conn.infile_warnings = self.warning_count
+
+
+class InfileConnection(pymysql_connections.Connection):
+    """A PyMySQL connection that asks for LOAD DATA LOCAL and feeds it from memory."""
+
+    infile_data = None
+    infile_warnings = 0
+
+    def __init__(self, *args, **kwargs):
+        kwargs["local_infile"] = True
+        super().__init__(*args, **kwargs)
+
+    def _read_query_result(self, unbuffered=False):
+        # PyMySQL's own, with _InfileResult for MySQLResult.
+        self._result = None
+        result = _InfileResult(self)
+        if unbuffered:
+            result.init_unbuffered_query()
+        else:
+            result.read()
+        self._result = result
+        if result.server_status is not None:
+            self.server_status = result.server_status
+        return result.affected_rows
+
+
+_infile_engines = {}
+_infile_lock = threading.Lock()
+
+
+def infile_engine(engine):
+    """An engine like ``engine`` whose connections are :class:`InfileConnection`.
+
+    None when ``engine`` is not MariaDB/MySQL over PyMySQL, or when its server
+    refuses LOAD DATA LOCAL (``local_infile`` OFF); the writers then use
+    multi-row INSERTs. The server is asked once per process and database.
+    Connections are not pooled: a chunk holds one for all its batches, and
+    closes it at the end.
+    """
+    if engine.dialect.name != "mysql" or engine.dialect.driver != "pymysql":
+        return None
+    key = engine.url.render_as_string(hide_password=False)
+    with _infile_lock:
+        if key not in _infile_engines:
+            infile = make_engine(key, poolclass=NullPool)
+            event.listen(infile, "do_connect", _connect_infile)
+            if accepts_local_infile(infile):
+                _infile_engines[key] = infile
+            else:
+                log.warning("The database server refuses LOAD DATA LOCAL INFILE (its "
+                            "local_infile is OFF): imports use multi-row INSERTs, about "
+                            "twice as much of its CPU per row.")
+                infile.dispose()
+                _infile_engines[key] = None
+        return _infile_engines[key]
+
+
+def _connect_infile(dialect, connection_record, cargs, cparams):
+    return InfileConnection(*cargs, **cparams)
+
+
+def accepts_local_infile(engine):
+    """Whether the server takes a LOAD DATA LOCAL from this engine's connections.
+
+    It loads nothing into users and rolls back.
+    """
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        raw.infile_data = b""
+        try:
+            conn.exec_driver_sql(f"LOAD DATA LOCAL INFILE '{INFILE_NAME}' IGNORE INTO TABLE users "
+                                 "CHARACTER SET utf8mb4 (name, email, birth_date)")
+        except Exception as exc:
+            if mysql_error_code(exc) in INFILE_REFUSED:
+                return False
+            raise
+        finally:
+            raw.infile_data = None
+            conn.rollback()
+    return True
