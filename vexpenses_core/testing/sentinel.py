@@ -9,6 +9,8 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
+import time
 
 import pytest
 import redis
@@ -32,6 +34,7 @@ appendonly no
 protected-mode no
 repl-diskless-sync yes
 repl-diskless-sync-delay 0
+enable-debug-command local
 """
 
 _SENTINEL_CONF = """\
@@ -136,6 +139,24 @@ class SentinelSetup:
                 continue
         return None
 
+    def cut_replica(self, seconds=1.0):
+        """Cut the replica off the primary for about ``seconds``: writes the primary
+        takes meanwhile exist nowhere else, as under replication lag.
+
+        The replica sleeps (DEBUG SLEEP) while the primary drops its link, so
+        that it cannot reconnect and catch up before the primary is killed.
+        """
+        def sleep():
+            with redis.Redis(port=self.replica_port, socket_timeout=seconds + 5) as replica:
+                replica.execute_command("DEBUG", "SLEEP", seconds)
+
+        thread = threading.Thread(target=sleep, daemon=True)
+        thread.start()
+        time.sleep(0.05)  # the replica is asleep: nothing more reaches it
+        with self.client(self.primary_port) as primary:
+            primary.client_kill_filter(_type="replica")
+        return thread
+
     def kill_primary(self):
         """SIGKILL the primary as started: no shutdown, no last save, no goodbye."""
         proc = self.processes[self.primary_port]
@@ -178,7 +199,8 @@ def redis_sentinel(tmp_path_factory):
     """A fresh primary, replica and three sentinels for one test; killed at teardown.
 
     Yields a :class:`SentinelSetup`: ``url``, ``kill_primary()``,
-    ``wait_for_failover(timeout)``, ``master_address()`` and the ports.
+    ``wait_for_failover(timeout)``, ``cut_replica(seconds)``,
+    ``master_address()`` and the ports.
     """
     setup = SentinelSetup(tmp_path_factory.mktemp("sentinel"))
     setup.start()
