@@ -10,7 +10,6 @@ embedded default needs no server.
 
 import asyncio
 import logging
-import time
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -19,7 +18,13 @@ from taskiq.acks import AckableMessage
 from taskiq_redis import RedisStreamBroker
 
 from .logging import request_id_var
-from .redis_client import ALONE_SECONDS, NotReplicated, SentinelTarget, async_pool, parse_redis_url
+from .redis_client import (
+    ReplicaWait,
+    SentinelTarget,
+    async_pool,
+    parse_redis_url,
+    replica_wait_ms,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +56,7 @@ class ReliableRedisStreamBroker(RedisStreamBroker):
         self.connection_pool = async_pool(url, timeout)
         self.durable = isinstance(parse_redis_url(url), SentinelTarget)
         self.redelivery_seconds = redelivery_seconds
-        self._alone_until = 0  # no replica to WAIT for until then
+        self._replica_wait = ReplicaWait()
         self._in_flight = {}  # message id -> stream
         self._heartbeat = None
 
@@ -77,18 +82,14 @@ class ReliableRedisStreamBroker(RedisStreamBroker):
             pipe = conn.pipeline(transaction=False)
             pipe.xadd(queue_name, {b"data": message.message},
                       maxlen=self.maxlen, approximate=self.approximate)
-            if not self.durable or time.monotonic() < self._alone_until:
+            if not self.durable or not self._replica_wait.needed():
                 await pipe.execute()
                 return
-            wait_ms = int(min(1.0, self.connection_pool.connection_kwargs["socket_timeout"] / 2)
-                          * 1000)
+            wait_ms = replica_wait_ms(self.connection_pool.connection_kwargs["socket_timeout"])
             pipe.execute_command("WAIT", 1, wait_ms)
             pipe.info("replication")
             _, acked, info = await pipe.execute()
-        if acked < 1:
-            if info.get("connected_slaves", 0):
-                raise NotReplicated(f"no replica confirmed the task within {wait_ms} ms")
-            self._alone_until = time.monotonic() + ALONE_SECONDS  # no replica to wait for
+        self._replica_wait.judge(acked, info, wait_ms)
 
     def _ack_generator(self, id, queue_name):
         self._in_flight[id] = queue_name

@@ -149,11 +149,47 @@ def replicated_through(client):
                       (redis.sentinel.SentinelConnectionPool,))
 
 
-def replica_wait_ms(client):
-    """How long to wait for a replica: at most a second, and well under the socket
-    timeout, so that WAIT itself never times out the connection."""
-    timeout = client.connection_pool.connection_kwargs.get("socket_timeout") or 5
-    return int(min(1.0, timeout / 2) * 1000)
+def replica_wait_ms(timeout):
+    """How long to WAIT for a replica: at most a second, and well under the socket
+    ``timeout``, so that WAIT itself never times the connection out."""
+    return int(min(1.0, (timeout or 5) / 2) * 1000)
+
+
+class ReplicaWait:
+    """Judges each WAIT of one client: was the write replicated, or may it be lost?
+
+    A write no replica confirmed raises :class:`NotReplicated`, and the caller
+    keeps its own copy (an outbox row, a batch of audit records) to try again.
+    One case is let through: a master that has had no replica connected for
+    ``GRACE_SECONDS`` (the other server died) has nothing to wait for, and
+    refusing every write would turn one lost server into an outage. It is then
+    asked again only every ``RECHECK_SECONDS``, not made to wait on each write.
+    A replica that merely dropped its link (it reconnects within a second or
+    two) does not count as gone: writes meanwhile still raise.
+    """
+
+    GRACE_SECONDS = 5
+    RECHECK_SECONDS = 5
+
+    def __init__(self):
+        self.alone_since = None  # when the master was first seen without replicas
+        self.skip_until = 0
+
+    def needed(self):
+        return time.monotonic() >= self.skip_until
+
+    def judge(self, acked, info, wait_ms):
+        if acked >= 1:
+            self.alone_since = None
+            return
+        if info.get("connected_slaves", 0):
+            raise NotReplicated(f"no replica confirmed the write within {wait_ms} ms")
+        now = time.monotonic()
+        if self.alone_since is None:
+            self.alone_since = now
+        if now - self.alone_since < self.GRACE_SECONDS:
+            raise NotReplicated("the master has no replica connected just now")
+        self.skip_until = now + self.RECHECK_SECONDS
 
 
 def write_replicated(client, write):
@@ -162,30 +198,23 @@ def write_replicated(client, write):
 
     Redis replicates asynchronously: a master killed right after answering
     may take its last writes with it, and the replica promoted in its place
-    never had them. Returns the pipeline's results without WAIT's; raises
-    :class:`NotReplicated` when the master has replicas and none confirmed
-    in time (the caller keeps its own copy and tries again). A master with
-    no replica left (the other one died) has nothing to wait for.
+    never had them. Only through Sentinel (a replica is expected); returns the
+    pipeline's results without WAIT's; raises :class:`NotReplicated` as
+    :class:`ReplicaWait` decides.
     """
     pipe = client.pipeline(transaction=False)
     write(pipe)
-    if not replicated_through(client) or time.monotonic() < getattr(client, ALONE, 0):
+    if not replicated_through(client):
         return pipe.execute()
-    pipe.execute_command("WAIT", 1, replica_wait_ms(client))
+    judge = client.__dict__.setdefault("_vexpenses_replica_wait", ReplicaWait())
+    if not judge.needed():
+        return pipe.execute()
+    wait_ms = replica_wait_ms(client.connection_pool.connection_kwargs.get("socket_timeout"))
+    pipe.execute_command("WAIT", 1, wait_ms)
     pipe.info("replication")
     *results, acked, info = pipe.execute()
-    if acked < 1:
-        if info.get("connected_slaves", 0):
-            raise NotReplicated(f"no replica confirmed the write within "
-                                f"{replica_wait_ms(client)} ms")
-        # No replica to wait for: do not pay the wait on every write meanwhile.
-        setattr(client, ALONE, time.monotonic() + ALONE_SECONDS)
+    judge.judge(acked, info, wait_ms)
     return results
-
-
-# A master found without replicas is not asked again for this long.
-ALONE = "_vexpenses_without_replicas_until"
-ALONE_SECONDS = 5
 
 
 class NotReplicated(redis.RedisError):
