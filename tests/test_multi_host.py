@@ -332,11 +332,12 @@ def test_an_import_and_a_logout_cross_hosts_and_the_audit_log_holds_them_all(hos
     assert int(out.split()[3]) >= seen, out  # "audit log OK: N rows, ..."
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+KNOWN_FAILOVER_BUG = (
     "known bug: a logout that commits while the Redis primary is down cannot drop the "
-    "cached identity (identity.IdentityCache.forget only logs the error), and the "
-    "promoted replica still holds it, so every host accepts the token until the entry "
-    "expires"))
+    "cached identity (IdentityCache.forget only logs the error), and the promoted "
+    "replica still holds it, so every host accepts the token until the entry expires")
+
+
 def test_a_logout_during_a_redis_failover_still_ends_the_token_everywhere(
         hosts, redis_sentinel):
     a, b, c = hosts
@@ -356,6 +357,11 @@ def test_a_logout_during_a_redis_failover_still_ends_the_token_everywhere(
     status, _, answer = api("GET", a.base + "/api/v1/user/logout", token)
     redis_sentinel.wait_for_failover(60)
     if status == 201:  # the logout said it was done: no host may take the token again
-        assert api("GET", b.base + "/api/v1/user/me", token)[0] == 401
+        # B may answer 503 while its client finds the new primary.
+        after = wait_for(lambda: (code := api("GET", b.base + "/api/v1/user/me", token)[0])
+                         != 503 and code, 30)
+        if after == 200:
+            pytest.xfail(KNOWN_FAILOVER_BUG)
+        assert after == 401
     else:  # a refused logout (503) is honest too, and nothing changed
         assert status == 503, answer
