@@ -1,11 +1,12 @@
-"""Three hosts that share nothing but MariaDB, Redis and the upload storage.
+"""Three hosts that share nothing but MariaDB, Redis through Sentinel, and a bucket.
 
 Web hosts A and B (``pserve production.ini``) and worker host C (``vexpenses
 worker production.ini --workers 2``) each run in a folder of their own, with
 their own ini file and upload folder, as separate process groups. A file
 uploaded through A is imported by C's workers and read back through B; a
 logout on A is seen by B at once; the audit log, read through B, holds rows
-of both web hosts and of the workers, in a chain that verifies.
+of both web hosts and of the workers, in a chain that verifies. Then a logout
+while the Redis primary is down, which must hold once a replica takes over.
 """
 
 import csv
@@ -35,7 +36,7 @@ PLUGINS = "csv_import audit_log"
 ADMIN = ("root@multi-host.example", "admin-password-1")
 ANA = ("ana@multi-host.example", "ana-password-1")
 
-# Good rows, then rows each host must report the same way: two that break a
+# 300 good rows and, among them, four that the import reports: two that break a
 # rule, a repeat within the file, and an address already registered (Ana's).
 GOOD = people(300, domain="multi-host.example")
 BAD = [("Bad Address", "not-an-address", "1990-01-01"),
