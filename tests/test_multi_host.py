@@ -178,7 +178,7 @@ def shared(mysql_database, redis_sentinel, s3_server):
         "VEXPENSES_ARGON2_TIME_COST": "1",
         "VEXPENSES_ARGON2_MEMORY_COST": "8192",
         "VEXPENSES_ARGON2_PARALLELISM": "1",
-        # Small chunks, so that both workers of C take a part of a small file.
+        # Small chunks: even a small file is imported in parts, side by side.
         "VEXPENSES_CSV_IMPORT_CHUNK_BYTES": "3000",
         "VEXPENSES_CSV_IMPORT_BATCH_ROWS": "25",
     }
