@@ -5,7 +5,9 @@ import gc
 import hashlib
 import io
 import os
+import pathlib
 import re
+import subprocess
 import sys
 import uuid
 
@@ -30,8 +32,18 @@ from vexpenses_csv_import.testing import (
 )
 
 from vexpenses_core import ConfigurationError, make_app
-from vexpenses_core.testing import base_settings, clean_tables, make_user, run_workers, wait_for
+from vexpenses_core.testing import (
+    JWT_SECRET,
+    base_settings,
+    clean_tables,
+    make_user,
+    run_workers,
+    wait_for,
+    write_ini,
+)
 from vexpenses_core.testing.s3 import free_port
+
+VEXPENSES = str(pathlib.Path(sys.executable).with_name("vexpenses"))
 
 
 def objects(s3_server, storage_url):
@@ -117,15 +129,24 @@ def test_an_upload_imports_from_the_bucket_each_worker_reading_only_its_chunk(
 
 
 @pytest.fixture
-def s3_app(make_testapp, s3_storage_url, tmp_path):
+def make_s3_app(make_testapp, s3_storage_url, tmp_path):
     """In one process (tasks in threads), on each backend, with the bucket."""
-    testapp = make_testapp(**{"vexpenses.storage_url": s3_storage_url,
-                              "vexpenses.upload_dir": str(tmp_path / "uploads"), **SMALL,
-                              "vexpenses.csv_import.max_upload_bytes": str(PART_BYTES + (1 << 20)),
-                              "vexpenses.csv_import.file_retention": "0"})
-    testapp.storage_url = s3_storage_url
-    _, testapp.token = make_user(testapp.app.registry, email="ana@example.com")
-    return testapp
+    def make(retention="0"):
+        testapp = make_testapp(**{
+            "vexpenses.storage_url": s3_storage_url,
+            "vexpenses.upload_dir": str(tmp_path / "uploads"), **SMALL,
+            "vexpenses.csv_import.max_upload_bytes": str(PART_BYTES + (1 << 20)),
+            "vexpenses.csv_import.file_retention": retention})
+        testapp.storage_url = s3_storage_url
+        _, testapp.token = make_user(testapp.app.registry, email="ana@example.com")
+        return testapp
+
+    return make
+
+
+@pytest.fixture
+def s3_app(make_s3_app):
+    return make_s3_app()
 
 
 # A known leak outside the storage, with the local storage too: a large upload's
@@ -169,6 +190,32 @@ def test_retention_removes_the_object_of_a_finished_import(s3_app, s3_server):
                            .file_removed_at, 30)
     assert removed
     assert data["path"] not in objects(s3_server, s3_app.storage_url)
+
+
+def test_the_cleanup_command_deletes_expired_objects_and_says_when_it_cannot(
+        make_s3_app, s3_server, tmp_path):
+    app = make_s3_app(retention="3600")
+    data = upload(app, app.token, make_csv(people(2))).json["data"]
+    finished_status(app, app.token, data["id"])
+    settings = app.app.registry.settings
+
+    def cleanup(endpoint_url):
+        env = {**os.environ, **s3_server.env, "AWS_ENDPOINT_URL": endpoint_url,
+               "VEXPENSES_DATABASE_URL": settings["vexpenses.database_url"],
+               "VEXPENSES_PLUGINS": "csv_import", "VEXPENSES_JWT_SECRET": JWT_SECRET,
+               "VEXPENSES_REDIS_URL": "", "VEXPENSES_STORAGE_URL": app.storage_url,
+               "VEXPENSES_CSV_IMPORT_FILE_RETENTION": "0"}
+        return subprocess.run([VEXPENSES, "import-cleanup", str(write_ini(tmp_path))],
+                               env=env, capture_output=True, text=True, timeout=120)
+
+    result = cleanup(f"http://127.0.0.1:{free_port()}")
+    assert result.returncode == 1, result.stderr
+    assert "vexpenses import-cleanup: the storage is unavailable" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert objects(s3_server, app.storage_url) == {data["path"]}
+    result = cleanup(s3_server.endpoint_url)
+    assert result.returncode == 0 and "files of 1 finished" in result.stdout, result.stderr
+    assert objects(s3_server, app.storage_url) == set()
 
 
 def test_an_unreachable_store_answers_503_in_the_envelope(s3_app, s3_server, monkeypatch):

@@ -267,13 +267,20 @@ def resume_import(args):
 
 def remove_old_files(args):
     from .services import ImportService
+    from .storage import StorageUnavailable
 
     with bootstrap_app(args.config_uri, require_plugin="csv_import") as env:
         request = env["request"]
         removed = 0
         while True:
-            with request.tm:  # one transaction per batch of files
-                count = ImportService(request).remove_old_files()
+            try:
+                with request.tm:  # one transaction per batch of files
+                    count = ImportService(request).remove_old_files()
+            except StorageUnavailable as exc:
+                # The batch's rows stay unmarked: the next run deletes its files again.
+                print(f"vexpenses import-cleanup: the storage is unavailable ({exc}); "
+                      f"removed the files of {removed} finished imports", file=sys.stderr)
+                return 1
             removed += count
             if count == 0:
                 break

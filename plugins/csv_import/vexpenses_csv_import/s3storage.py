@@ -130,15 +130,6 @@ class S3UploadStorage:
                 raise StorageUnavailable(str(exc)) from exc
             raise
 
-    def check(self):
-        """Raise StorageUnavailable unless the bucket can be reached with these credentials."""
-        try:
-            self.client.head_bucket(Bucket=self.bucket)
-        except Exception as exc:
-            if self._is_storage_error(exc):
-                raise StorageUnavailable(str(exc)) from exc
-            raise
-
     def _is_storage_error(self, exc):
         import botocore.exceptions
 
