@@ -178,6 +178,8 @@ def shared(mysql_database, redis_sentinel, s3_server):
         "VEXPENSES_ARGON2_TIME_COST": "1",
         "VEXPENSES_ARGON2_MEMORY_COST": "8192",
         "VEXPENSES_ARGON2_PARALLELISM": "1",
+        # Low enough to reach with a few tries spread over both web hosts.
+        "VEXPENSES_RATELIMIT_LOGIN_ACCOUNT": "3 per 15 minutes",
         # Small chunks: even a small file is imported in parts, side by side.
         "VEXPENSES_CSV_IMPORT_CHUNK_BYTES": "3000",
         "VEXPENSES_CSV_IMPORT_BATCH_ROWS": "25",
@@ -272,6 +274,12 @@ def test_an_import_and_a_logout_cross_hosts_and_the_audit_log_holds_them_all(hos
     # The imported users are there for every host (B's user list, Ana's token).
     status, _, answer = api("GET", f"{b.base}/api/v1/user?email=%40multi-host.example", token)
     assert status == 200 and answer["data"]["total"] == 1 + 1 + 300  # admin, Ana, rows
+
+    # Login limits are counted in Redis, once for every host.
+    tries = [api("POST", web.base + "/api/v1/user/authenticate",
+                 data={"email": "mallory@multi-host.example", "password": "not-her-password"})
+             for web in (a, b, a, b)]
+    assert [status for status, _, _ in tries] == [401, 401, 401, 429], tries
 
     # A logout on A holds on B at once: no host keeps a revoked identity.
     status, _, _ = api("GET", b.base + "/api/v1/user/me", token)
