@@ -79,6 +79,8 @@ class ReliableRedisStreamBroker(RedisStreamBroker):
         """
         queue_name = message.labels.get("queue_name") or self.queue_name
         async with Redis(connection_pool=self.connection_pool) as conn:
+            if self.durable and self._replica_wait.suspect():
+                self._replica_wait.probe(await conn.info("replication"))
             pipe = conn.pipeline(transaction=False)
             pipe.xadd(queue_name, {b"data": message.message},
                       maxlen=self.maxlen, approximate=self.approximate)

@@ -178,18 +178,34 @@ class ReplicaWait:
     def needed(self):
         return time.monotonic() >= self.skip_until
 
-    def judge(self, acked, info, wait_ms):
-        if acked >= 1:
+    def suspect(self):
+        """Whether the master was last seen without replicas: then the caller first
+        asks (:meth:`probe`) rather than write what may have to be sent again."""
+        return self.alone_since is not None and self.needed()
+
+    def probe(self, info):
+        """Raise, before any write, while the master has had no replica for less
+        than the grace period; forget the suspicion once one is back."""
+        if info.get("connected_slaves", 0):
             self.alone_since = None
             return
-        if info.get("connected_slaves", 0):
-            raise NotReplicated(f"no replica confirmed the write within {wait_ms} ms")
+        self._alone()
+
+    def _alone(self):
         now = time.monotonic()
         if self.alone_since is None:
             self.alone_since = now
         if now - self.alone_since < self.GRACE_SECONDS:
             raise NotReplicated("the master has no replica connected just now")
         self.skip_until = now + self.RECHECK_SECONDS
+
+    def judge(self, acked, info, wait_ms):
+        if acked >= 1:
+            self.alone_since = None
+            return
+        if info.get("connected_slaves", 0):
+            raise NotReplicated(f"no replica confirmed the write within {wait_ms} ms")
+        self._alone()
 
 
 def write_replicated(client, write):
@@ -207,6 +223,8 @@ def write_replicated(client, write):
     if not replicated_through(client):
         return pipe.execute()
     judge = client.__dict__.setdefault("_vexpenses_replica_wait", ReplicaWait())
+    if judge.suspect():
+        judge.probe(client.info("replication"))
     if not judge.needed():
         return pipe.execute()
     wait_ms = replica_wait_ms(client.connection_pool.connection_kwargs.get("socket_timeout"))
