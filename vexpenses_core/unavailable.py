@@ -10,9 +10,14 @@ import logging
 
 import redis
 
-from .api import _error_response, is_api_request
+from .api import _error_response, is_api_request, server_error_view
+from .redis_client import NotReplicated
 
 log = logging.getLogger(__name__)
+
+# MasterNotFoundError (no sentinel names a master yet) is a ConnectionError;
+# NotReplicated (a write no replica confirmed in time) a RedisError.
+UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, NotReplicated)
 
 MESSAGE = "The service is temporarily unavailable."
 RETRY_AFTER_SECONDS = 2  # about what a Sentinel failover takes
@@ -33,7 +38,17 @@ def redis_unavailable_view(exc, request):
     return response
 
 
+def task_send_error_view(exc, request):
+    """taskiq wraps a failed send; unwrapped, Redis out of reach is a 503 as above."""
+    cause = exc.__cause__
+    if isinstance(cause, UNAVAILABLE):
+        return redis_unavailable_view(cause, request)
+    return server_error_view(exc, request)
+
+
 def includeme(config):
-    # MasterNotFoundError (no sentinel names a master yet) is a ConnectionError.
-    for error in (redis.ConnectionError, redis.TimeoutError):
+    from taskiq.exceptions import SendTaskError
+
+    for error in UNAVAILABLE:
         config.add_exception_view(redis_unavailable_view, context=error)
+    config.add_exception_view(task_send_error_view, context=SendTaskError)
