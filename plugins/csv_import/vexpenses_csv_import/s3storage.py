@@ -22,7 +22,7 @@ from .storage import COPY_BLOCK, SNIFF_BYTES, StorageUnavailable, StoredFile, To
 
 log = logging.getLogger(__name__)
 
-# S3's smallest part but the last is 5 MiB; one part at a time is held in memory.
+# Every part but the last must be 5 MiB or more; one part at a time is held in memory.
 PART_BYTES = 8 << 20
 # A read under SMALL_READ fetches READ_AHEAD, for the reads to come; any other
 # read fetches exactly its bytes (a worker's chunk, the planner's 1 MiB blocks).
