@@ -163,6 +163,20 @@ def test_requests_fall_back_to_the_database_when_redis_is_down(app):
     registry.identity_cache = IdentityCache(
         redis.Redis(port=1, socket_connect_timeout=0.2), "x:", 300)
     assert me(app).json["data"]["email"] == "cache@example.com"
+
+
+def test_a_logout_that_cannot_reach_the_cache_ends_nothing_and_says_so(app):
+    """Had it committed, the session cached in Redis would outlive it once Redis is back."""
+    me(app)  # cached
+    registry = app.app.registry
+    cache = registry.identity_cache
+    cache.redis, reachable = redis.Redis(port=1, socket_connect_timeout=0.2), cache.redis
+    answer = app.get("/api/v1/user/logout", status=503,
+                     headers={"Authorization": f"Bearer {app.token}"})
+    assert answer.json == {"status": False, "message": "The service is temporarily unavailable.",
+                           "errors": answer.json["errors"]}
+    cache.redis = reachable
+    me(app)  # still logged in: the logout did not happen
     app.get("/api/v1/user/logout", headers={"Authorization": f"Bearer {app.token}"}, status=201)
     me(app, status=401)
 

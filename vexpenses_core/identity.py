@@ -14,9 +14,13 @@ statement on those tables should say whose rows it changes with the execution
 option ``vexpenses_users=[ids]``; without it every cached identity is
 forgotten, which is correct, only slower.
 
-A request that misses the cache loads from the database and writes back only
-if ``gen`` did not change meanwhile, so a logout that commits while another
-request is reading the old row can't leave the revoked session cached.
+The users are forgotten twice. Before the commit, strictly: if Redis cannot
+confirm it (through Sentinel: until a replica has it, so that a failover
+cannot bring the entry back), the commit does not happen and the request
+answers 503. A logout that says it succeeded has ended the session on every
+host. After the commit, again, at best effort: a request that read the old
+row between the two loads from the database and writes back only if ``gen``
+did not change meanwhile, so it can't leave the revoked session cached.
 Entries live ``vexpenses.identity_cache_seconds`` at most (0 turns the cache
 off); if Redis fails, requests fall back to the database. Without a real
 Redis (the embedded default) the cache is off: an in-memory one would not
@@ -34,7 +38,7 @@ from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 from sqlalchemy.orm.base import manager_of_class
 
 from .models import AuthSession, User
-from .redis_client import redis_key
+from .redis_client import redis_key, write_replicated
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +97,12 @@ class IdentityCache:
         except redis.RedisError:
             log.warning("identity cache unavailable; not caching", exc_info=True)
 
-    def forget(self, user_ids):
-        """Drop the cached identities of ``user_ids`` (or of everyone, for ``EVERYONE``)."""
+    def forget(self, user_ids, strict=False):
+        """Drop the cached identities of ``user_ids`` (or of everyone, for ``EVERYONE``).
+
+        ``strict``: raise when Redis (through Sentinel, a replica) did not
+        confirm it; otherwise log the error, and the entries expire within the ttl.
+        """
         if not self.ttl or not user_ids:
             return
         try:
@@ -102,17 +110,26 @@ class IdentityCache:
                 keys = list(self.redis.scan_iter(f"{self.prefix}*", count=1000))
             else:
                 keys = [self.key(user_id) for user_id in user_ids]
-            with self.redis.pipeline(transaction=True) as pipe:
-                for key in keys:
-                    pipe.delete(key)
-                    # A new gen makes a request that read the old row before
-                    # this commit drop what it read instead of caching it.
-                    pipe.hset(key, "gen", uuid.uuid4().hex)
-                    pipe.expire(key, self.ttl)
-                pipe.execute()
+            if keys:
+                # One script, so that no fill lands between the delete and the
+                # new gen, which makes a request that read the old row before
+                # this commit drop what it read instead of caching it.
+                write_replicated(self.redis, lambda pipe: pipe.eval(
+                    FORGET_SCRIPT, len(keys), *keys, uuid.uuid4().hex, self.ttl))
         except redis.RedisError:
+            if strict:
+                raise
             log.error("could not forget cached identities of users %s; they expire within "
                       "%d s", sorted(map(str, user_ids)), self.ttl, exc_info=True)
+
+
+FORGET_SCRIPT = """
+for _, key in ipairs(KEYS) do
+    redis.call('DEL', key)
+    redis.call('HSET', key, 'gen', ARGV[1])
+    redis.call('EXPIRE', key, ARGV[2])
+end
+"""
 
 
 def _user_fields(user):
@@ -186,9 +203,16 @@ def _do_orm_execute(state):
 
 
 def listen(session_factory, cache):
-    """Forget the users a transaction changed, after it commits."""
+    """Forget the users a transaction changed, before it commits and after."""
     event.listen(session_factory, "after_flush", _after_flush)
     event.listen(session_factory, "do_orm_execute", _do_orm_execute)
+
+    def before_commit(session):
+        if session.in_nested_transaction():
+            return
+        session.flush()  # changes not flushed yet mark their users too
+        if session.info.get(STALE):
+            cache.forget(session.info[STALE], strict=True)  # raises: no commit
 
     def after_commit(session):
         # A savepoint's release fires this too; forget at the real commit.
@@ -196,6 +220,7 @@ def listen(session_factory, cache):
         if not session.in_nested_transaction():
             cache.forget(session.info.pop(STALE, ()))
 
+    event.listen(session_factory, "before_commit", before_commit)
     event.listen(session_factory, "after_commit", after_commit)
 
 
