@@ -69,9 +69,9 @@ def gets_of(recorded, key):
 
 
 @pytest.fixture
-def s3_stack(mysql_database, redis_url, s3_server, s3_storage_url, tmp_path, environ_clean):
-    """The web app in this process and two `vexpenses worker` processes, on MariaDB,
-    Redis and the bucket; the workers get the AWS_* variables, as on another host."""
+def s3_web(mysql_database, redis_url, s3_server, s3_storage_url, tmp_path, environ_clean):
+    """The web app in this process, on MariaDB, Redis and the bucket. ``app.workers()``
+    runs two `vexpenses worker` processes, given the AWS_* variables as on another host."""
     run = uuid.uuid4().hex
     settings = base_settings(mysql_database, "csv_import", **{
         "vexpenses.redis_url": redis_url, "vexpenses.auto_migrate": "true",
@@ -81,11 +81,13 @@ def s3_stack(mysql_database, redis_url, s3_server, s3_storage_url, tmp_path, env
     wsgi = make_app(settings)
     registry = wsgi.registry
     app = webtest.TestApp(wsgi, extra_environ={"REMOTE_ADDR": "127.0.0.1"})
+    app.storage_url = s3_storage_url
+    _, app.token = make_user(registry, email="ana@example.com")
+    app.workers = lambda: run_workers(registry.settings, tmp_path, count=2, **s3_server.env,
+                                      VEXPENSES_CSV_IMPORT_CHUNK_BYTES="6000",
+                                      VEXPENSES_CSV_IMPORT_BATCH_ROWS="50")
     try:
-        with run_workers(registry.settings, tmp_path, count=2, **s3_server.env,
-                         VEXPENSES_CSV_IMPORT_CHUNK_BYTES="6000",
-                         VEXPENSES_CSV_IMPORT_BATCH_ROWS="50"):
-            yield app, s3_storage_url
+        yield app
     finally:
         registry.queue.close()
         clean_tables(registry.dbengine)
@@ -95,21 +97,28 @@ def s3_stack(mysql_database, redis_url, s3_server, s3_storage_url, tmp_path, env
         registry.redis.close()
 
 
+def ended(app, import_id):
+    def status():
+        data = import_status(app, app.token, import_id).json["data"]
+        return data if data["status"] in (1, 2) else None
+
+    data = wait_for(status, 120)
+    assert data, f"import {import_id} did not end"
+    return data
+
+
 def test_an_upload_imports_from_the_bucket_each_worker_reading_only_its_chunk(
-        s3_stack, s3_server, tmp_path):
-    app, storage_url = s3_stack
+        s3_web, s3_server, tmp_path):
+    app, storage_url, token = s3_web, s3_web.storage_url, s3_web.token
     registry = app.app.registry
-    _, token = make_user(registry, email="ana@example.com")
     rows = people(1200)
     rows[10:10] = [("Bad Row", "not-an-email", "1990-01-01")]
     rows[500:500] = [("Dup Row", "pessoa3@example.com", "1990-01-01")]
     rows.append(("Existing", "ana@example.com", "1990-01-01"))
     content = make_csv(rows)
-    with s3_server.recording() as recorded:
+    with app.workers(), s3_server.recording() as recorded:
         data = upload(app, token, content).json["data"]
-        final = wait_for(lambda: (lambda d: d if d["status"] in (1, 2) else None)(
-            import_status(app, token, data["id"]).json["data"]), 120)
-        assert final, "the import did not finish"
+        final = ended(app, data["id"])
         ranges = gets_of(recorded, bucket_and_prefix(storage_url)[1] + data["path"])
     assert (final["status"], final["total"], final["imported"], final["rejected"],
             final["duplicates"]) == (2, 1203, 1200, 1, 2)
@@ -126,6 +135,15 @@ def test_an_upload_imports_from_the_bucket_each_worker_reading_only_its_chunk(
     expected = {f"bytes=0-{len(content) - 1}"} | {f"bytes={start}-{end - 1}"
                                                    for start, end in chunks}
     assert set(ranges) == expected
+
+
+def test_an_object_gone_before_the_workers_read_it_fails_its_import(s3_web, s3_server):
+    data = upload(s3_web, s3_web.token, make_csv(people(5))).json["data"]
+    bucket, prefix = bucket_and_prefix(s3_web.storage_url)
+    s3_server.client().delete_object(Bucket=bucket, Key=prefix + data["path"])
+    with s3_web.workers():  # started only now: the planning task waited in Redis
+        final = ended(s3_web, data["id"])
+    assert (final["status"], final["error"]) == (2, "The uploaded file is missing from storage.")
 
 
 @pytest.fixture
