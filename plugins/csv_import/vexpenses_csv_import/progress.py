@@ -22,6 +22,8 @@ which the embedded default's fakeredis lacks).
 from redis.exceptions import WatchError
 from zope.interface import implementer
 
+from vexpenses_core.redis_client import replicated_through
+
 from .interfaces import IProgressStore
 
 COUNTS = ("processed", "imported", "rejected", "duplicates")
@@ -48,10 +50,12 @@ class RedisProgressStore:
             pipe.hset(key, mapping={
                 **{name: counts[name] for name in COUNTS},
                 **{_chunk_field(index): row for index, row in (checkpoints or {}).items()},
-                "planned": planned, "started": started, "seeded": 1})
+                "planned": planned, "started": started, "seeded": 1,
+                **({"master": master} if master else {})})
             pipe.expire(key, self.ttl)
 
         key = self.key(import_id)
+        master = self._master_id()
         self._update(key, write)
 
     def add(self, import_id, counts, checkpoint=None):
@@ -74,9 +78,25 @@ class RedisProgressStore:
         raw = self.redis.hgetall(self.key(import_id))
         if not raw.get(b"seeded") or raw.get(b"done"):
             return None
+        master = self._master_id()
+        if master and raw.get(b"master", b"").decode() != master:
+            return None  # seeded before a failover: rebuilt from the database
         return {name.decode(): float(value) if name == b"started" else int(value)
                 for name, value in raw.items()
-                if name != b"seeded" and not name.startswith(b"chunk:")}
+                if name not in (b"seeded", b"master") and not name.startswith(b"chunk:")}
+
+    def _master_id(self):
+        """Through Sentinel, the master's replication id, else None.
+
+        A replica promoted by a failover may lack the old master's last
+        additions, and nothing would ever add them back: the counts would lag
+        the database to the end. A promotion gives the new master a new
+        replication id, so a hash seeded under another id is read as lost,
+        and rebuilt from the database like one that is missing.
+        """
+        if not replicated_through(self.redis):
+            return None
+        return self.redis.info("replication").get("master_replid")
 
     def drop(self, import_id):
         key = self.key(import_id)
