@@ -239,7 +239,9 @@ def test_the_cleanup_command_deletes_expired_objects_and_says_when_it_cannot(
 def test_an_unreachable_store_answers_503_in_the_envelope(s3_app, s3_server, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
     res = upload(s3_app, s3_app.token, make_csv(people(3)), status=503)
-    assert res.json == {"status": False, "message": STORAGE_DOWN, "errors": STORAGE_DOWN}
+    assert res.json == {"status": False, "message": "The service is temporarily unavailable.",
+                        "errors": STORAGE_DOWN}
+    assert res.headers["Retry-After"] == "10"
     with s3_app.app.registry.dbsession_factory() as db:
         assert db.scalars(select(Import)).all() == []
 

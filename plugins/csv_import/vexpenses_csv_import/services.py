@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 
 from vexpenses_core.api import APIError, NotFound, RequestTooLarge, ValidationError
 from vexpenses_core.db import utcnow
+from vexpenses_core.unavailable import MESSAGE as UNAVAILABLE_MESSAGE
 
 from .interfaces import IProgressStore, IUploadStorage
 from .models import COUNT_NAMES, FAILED, FINISHED, PENDING, Import, ImportChunk
@@ -23,7 +24,9 @@ from .storage import StorageUnavailable, TooLarge
 log = logging.getLogger(__name__)
 
 UPLOAD_MESSAGE = "Success on store file. We will process in background."
-STORAGE_DOWN = "The file storage is unavailable. Please try again later."
+# The message of every 503 (vexpenses_core.unavailable); errors says which part is away.
+STORAGE_DOWN = "The file storage cannot be reached. Please try again later."
+STORAGE_RETRY_AFTER = 10  # seconds; an outage of the store is rarely shorter
 
 
 def options(request):
@@ -77,7 +80,8 @@ class ImportService:
         except StorageUnavailable as exc:
             # The client can do nothing but retry; the operator needs the cause.
             log.error("could not store an upload: %s", exc)
-            raise APIError(STORAGE_DOWN, status=503) from None
+            raise APIError(UNAVAILABLE_MESSAGE, STORAGE_DOWN, status=503,
+                           headers={"Retry-After": str(STORAGE_RETRY_AFTER)}) from None
         try:
             if is_binary(stored.head, stored.has_nul):
                 raise ValidationError(
