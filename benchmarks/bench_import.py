@@ -327,12 +327,15 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, help="vexpenses.worker.threads of the workers")
     parser.add_argument("--chunk-bytes", type=int, help="vexpenses.csv_import.chunk_bytes")
     parser.add_argument("--batch-rows", type=int, help="vexpenses.csv_import.batch_rows")
+    parser.add_argument("--parallel-chunks", type=int,
+                        help="vexpenses.csv_import.parallel_chunks (0: no cap)")
     parser.add_argument("--json", help="also write the results as JSON to this file")
     args = parser.parse_args(argv)
     for name, var in (("threads", "VEXPENSES_WORKER_THREADS"),
                       ("chunk_bytes", "VEXPENSES_CSV_IMPORT_CHUNK_BYTES"),
-                      ("batch_rows", "VEXPENSES_CSV_IMPORT_BATCH_ROWS")):
-        if getattr(args, name):
+                      ("batch_rows", "VEXPENSES_CSV_IMPORT_BATCH_ROWS"),
+                      ("parallel_chunks", "VEXPENSES_CSV_IMPORT_PARALLEL_CHUNKS")):
+        if getattr(args, name) is not None:
             WORKER_ENV[var] = str(getattr(args, name))
     sizes = [int(size) for size in args.sizes.split(",")]
     data_dir = pathlib.Path(args.data_dir)
@@ -354,7 +357,9 @@ def main(argv=None):
     print(f"vexpenses CSV import benchmark, {datetime.date.today()}, {os.cpu_count()} CPUs, "
           f"MariaDB {version} (buffer pool {pool // 2**20} MiB), --workers {args.workers} x "
           f"{threads} threads, chunk {args.chunk_bytes or options['chunk_bytes']} bytes, "
-          f"batch {args.batch_rows or options['batch_rows']} rows", flush=True)
+          f"batch {args.batch_rows or options['batch_rows']} rows, parallel chunks "
+          f"{WORKER_ENV.get('VEXPENSES_CSV_IMPORT_PARALLEL_CHUNKS', options['parallel_chunks'])}",
+          flush=True)
 
     results = {"sizes": {}}
     for size in sizes:

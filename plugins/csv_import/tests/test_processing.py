@@ -5,12 +5,14 @@ import threading
 
 import pytest
 import redis
+from pyramid.scripting import prepare
 from pyramid_retry import mark_error_retryable
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from vexpenses_csv_import import csvfile, processing, tasks, writers
 from vexpenses_csv_import.models import Import, ImportChunk, ImportRowError
 from vexpenses_csv_import.testing import (
+    SMALL,
     auth,
     finished_status,
     import_status,
@@ -362,3 +364,59 @@ def lose_running_progress(client, key):
             return 1
         except redis.exceptions.WatchError:
             return 0
+
+
+@pytest.mark.parametrize("cap", [2, 3])
+def test_an_import_runs_at_most_parallel_chunks_at_once(make_testapp, tmp_path, cap):
+    """Six task threads, many chunks: never more than ``cap`` of them begun and not done."""
+    app = make_testapp(**{"vexpenses.upload_dir": str(tmp_path),
+                          "vexpenses.worker.threads": "6",
+                          "vexpenses.csv_import.chunk_bytes": "300",
+                          "vexpenses.csv_import.batch_rows": "2",
+                          "vexpenses.csv_import.batch_delay": "0.03",
+                          "vexpenses.csv_import.parallel_chunks": str(cap)})
+    _, token = make_user(app.app.registry)
+    res = upload(app, token, make_csv(people(120)))
+    import_id = res.json["data"]["id"]
+    running, queued = [], []
+    while True:
+        record, chunks, _, _ = db_state(app, import_id)
+        if record.status in (1, 2):
+            break
+        running.append(sum(1 for c in chunks if c.first_row < c.next_row and not c.done))
+        queued.append(record.chunks_queued)
+        # A chunk is begun only once queued, and is queued only when one is done.
+        assert all(c.next_row == c.first_row for c in chunks
+                   if c.chunk_index >= record.chunks_queued)
+        assert record.chunks_queued <= min(record.chunks_done + cap, record.chunks_total)
+        assert len(running) < 5000, "the import did not finish"
+    assert record.status == 1 and record.imported == 120
+    assert len(chunks) > 2 * cap and record.chunks_queued == len(chunks)
+    assert max(running) == cap, running  # in parallel, up to the cap and no further
+    assert queued == sorted(queued)
+
+
+def test_a_redelivered_plan_queues_only_the_queued_chunks_not_done(make_testapp, tmp_path):
+    app = make_testapp(**{"vexpenses.upload_dir": str(tmp_path), **SMALL,
+                          "vexpenses.csv_import.parallel_chunks": "2"})
+    registry = app.app.registry
+    _, token = make_user(registry)
+    res = upload(app, token, make_csv(people(30)))
+    import_id = res.json["data"]["id"]
+    finished_status(app, token, import_id)
+    db = session(app)
+    try:  # as if it had stopped after its first chunk, with chunks 1 and 2 queued
+        record = db.get(Import, import_id)
+        record.status, record.chunks_queued, record.chunks_done = 3, 3, 1
+        for chunk in db.scalars(select(ImportChunk).where(ImportChunk.import_id == import_id)):
+            chunk.done = chunk.chunk_index == 0
+        db.commit()
+    finally:
+        db.close()
+    env = prepare(registry=registry)
+    try:
+        with env["request"].tm:
+            planned = processing.ImportProcessor(env["request"]).plan(import_id)
+    finally:
+        env["closer"]()
+    assert planned.chunks == [1, 2]

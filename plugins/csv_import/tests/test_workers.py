@@ -16,12 +16,15 @@ from vexpenses_core.testing import make_user, run_workers, wait_for, worker_pids
 SETTINGS = {"chunk_bytes": "6000", "batch_rows": "20", "batch_delay": "0.05"}
 
 
-@pytest.fixture
-def worker_app(make_testapp, redis_url, tmp_path):
+# No cap: every chunk queued at once, so both threads of any worker are busy; or
+# two chunks at once, each queued by the one before, with every worker killed.
+@pytest.fixture(params=["0", "2"], ids=["all-chunks-kill-one", "two-chunks-kill-all"])
+def worker_app(request, make_testapp, redis_url, tmp_path):
     uploads = str(tmp_path / "uploads")
+    settings = {**SETTINGS, "parallel_chunks": request.param}
     testapp = make_testapp(**{"vexpenses.redis_url": redis_url, "vexpenses.upload_dir": uploads,
-                              **{f"vexpenses.csv_import.{k}": v for k, v in SETTINGS.items()}})
-    env = {f"VEXPENSES_CSV_IMPORT_{k.upper()}": v for k, v in SETTINGS.items()}
+                              **{f"vexpenses.csv_import.{k}": v for k, v in settings.items()}})
+    env = {f"VEXPENSES_CSV_IMPORT_{k.upper()}": v for k, v in settings.items()}
     with run_workers(testapp.app.registry.settings, tmp_path, count=2,
                      VEXPENSES_UPLOAD_DIR=uploads, **env) as proc:
         testapp.worker = proc
@@ -46,8 +49,10 @@ def test_sigkill_mid_import_and_lost_redis_keys_give_exact_counts(worker_app):
 
     seen = [status()]
     assert wait_for(lambda: seen.append(status()) or 15 < seen[-1]["progress"] < 60, 60), seen
-    victim = worker_pids(worker_app.worker.pid)[0]
-    os.kill(victim, signal.SIGKILL)  # both of its threads were in the middle of a chunk
+    pids = worker_pids(worker_app.worker.pid)
+    capped = registry.csv_import_options["parallel_chunks"] > 0
+    for victim in pids if capped else pids[:1]:
+        os.kill(victim, signal.SIGKILL)  # in the middle of a chunk, or two
     registry.redis.delete(key)
     lost_again = False
     while seen[-1]["status"] not in (1, 2):

@@ -46,6 +46,9 @@ class Import(Base):
     planned: Mapped[int] = mapped_column(BigInteger, default=0)
     chunks_total: Mapped[int] = mapped_column(Integer, default=0)
     chunks_done: Mapped[int] = mapped_column(Integer, default=0)
+    # Chunks whose task was queued: parallel_chunks at planning, then one more
+    # each time a chunk is done, so that an import runs that many at once.
+    chunks_queued: Mapped[int] = mapped_column(Integer, default=0)
     total: Mapped[int] = mapped_column(BigInteger, default=0)
     processed: Mapped[int] = mapped_column(BigInteger, default=0)
     imported: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -71,7 +71,8 @@ class ImportProcessor:
             # Delivered again after it committed: the chunk tasks may not have
             # been sent. Sending them twice is harmless; each is idempotent.
             return Planned(chunks=list(self.db.scalars(select(ImportChunk.chunk_index).where(
-                ImportChunk.import_id == import_id, ImportChunk.done.is_(False)))))
+                ImportChunk.import_id == import_id, ImportChunk.done.is_(False),
+                ImportChunk.chunk_index < record.chunks_queued))))
         if record.status != PENDING:
             return Planned()
         try:
@@ -96,13 +97,16 @@ class ImportProcessor:
         record.delimiter = plan.delimiter
         record.planned = plan.records
         record.chunks_total = len(plan.chunks)
+        # The rest are queued one by one, as chunks finish (_chunk_done).
+        record.chunks_queued = min(self.options["parallel_chunks"] or len(plan.chunks),
+                                   len(plan.chunks))
         record.started_at = now
         self.db.flush()
         after_commit(self.request, self.progress.start, import_id, plan.records,
                      now.timestamp())
         self.hook.vexpenses_import_started(request=self.request, import_id=import_id,
                                            uploader_id=record.user_id)
-        return Planned(chunks=[chunk.index for chunk in plan.chunks])
+        return Planned(chunks=[chunk.index for chunk in plan.chunks[:record.chunks_queued]])
 
     def _fail(self, record, message):
         record.status = FAILED
@@ -115,11 +119,17 @@ class ImportProcessor:
 
     # -- chunks ------------------------------------------------------
 
-    def process_chunk(self, import_id, chunk_index):
+    def process_chunk(self, import_id, chunk_index, queue_chunk):
         """Process a chunk batch by batch, from its checkpoint. Idempotent.
 
         Returns True when this chunk ended the import (finished or failed it),
         so that the files of ended imports may be removed.
+
+        ``queue_chunk(index)`` queues the task of the import's next chunk. It
+        is called in the transaction that finishes this chunk, so the next one
+        is sent when, and only when, that commits: a worker killed before the
+        commit leaves the redelivered task to do it. That is how at most
+        ``parallel_chunks`` of an import run at once.
 
         Runs with no transaction open (its task has ``own_transactions``).
         Each batch is its own transaction, which also moves the checkpoint:
@@ -141,8 +151,9 @@ class ImportProcessor:
         reader = csvfile.ChunkReader(data, job.delimiter, job.first_row)
         with self._infile_connection():
             while True:
-                more, ended = run_in_transaction(tm, lambda: self._batch(job, reader),
-                                                 attempts=BATCH_ATTEMPTS, log=log)
+                more, ended = run_in_transaction(
+                    tm, lambda: self._batch(job, reader, queue_chunk),
+                    attempts=BATCH_ATTEMPTS, log=log)
                 if not more:
                     return ended
                 if self.options["batch_delay"]:
@@ -179,7 +190,7 @@ class ImportProcessor:
                          record.path, record.delimiter, chunk.start, chunk.end,
                          chunk.first_row)
 
-    def _batch(self, job, reader):
+    def _batch(self, job, reader, queue_chunk):
         """One batch in the current transaction.
 
         Returns ``(more, ended)``: whether the chunk has more rows, and whether
@@ -215,7 +226,8 @@ class ImportProcessor:
             self.hook.vexpenses_import_chunk_done(
                 request=self.request, import_id=job.import_id, chunk_index=job.chunk_index,
                 counts={name: getattr(chunk, name) for name in COUNT_NAMES})
-            ended = self._chunk_done(job.import_id, job.uploader_id, job.send_invitations)
+            ended = self._chunk_done(job.import_id, job.uploader_id, job.send_invitations,
+                                     queue_chunk)
         return not finished, ended
 
     def _write_rows(self, import_id, records):
@@ -273,15 +285,22 @@ class ImportProcessor:
                 .execution_options(synchronize_session=False))
         return keep
 
-    def _chunk_done(self, import_id, uploader_id, invitations):
-        """Count the chunk as done; the last one to commit finishes the import (True)."""
+    def _chunk_done(self, import_id, uploader_id, invitations, queue_chunk):
+        """Count the chunk as done and queue the next one; the last chunk to
+        commit finishes the import (True)."""
         self.db.execute(
             update(Import).where(Import.id == import_id)
             .values(chunks_done=Import.chunks_done + 1)
             .execution_options(synchronize_session=False))
-        done, expected = self.db.execute(
-            select(Import.chunks_done, Import.chunks_total)
+        done, expected, queued = self.db.execute(
+            select(Import.chunks_done, Import.chunks_total, Import.chunks_queued)
             .where(Import.id == import_id).with_for_update()).one()
+        if queued < expected:  # under the import row's lock: each index is queued once
+            self.db.execute(
+                update(Import).where(Import.id == import_id)
+                .values(chunks_queued=queued + 1)
+                .execution_options(synchronize_session=False))
+            queue_chunk(queued)
         if done < expected:
             return False
         # Locking reads: they see every chunk's last commit, whatever our snapshot.

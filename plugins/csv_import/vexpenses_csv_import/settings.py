@@ -8,6 +8,8 @@ SETTINGS = PluginSettings(
     Setting("max_upload_bytes", "104857600", number()),
     Setting("chunk_bytes", "262144", number()),
     Setting("batch_rows", "2000", number()),
+    # Chunks of one import processed at once; 0 for all of them.
+    Setting("parallel_chunks", "2", number(0)),
     Setting("max_line_bytes", "65536", number()),
     Setting("batch_delay", "0", number(0, float)),
     Setting("progress_ttl", "86400", number()),

@@ -32,7 +32,10 @@ def plan(request, import_id):
 # Commits once per batch: the service runs each batch in a transaction of its own.
 @task(name="csv_import.process_chunk", own_transactions=True)
 def process_chunk(request, import_id, chunk_index):
-    if ImportProcessor(request).process_chunk(import_id, chunk_index):
+    def queue_chunk(index):  # in the batch's transaction: through the outbox
+        request.enqueue(process_chunk, import_id, index)
+
+    if ImportProcessor(request).process_chunk(import_id, chunk_index, queue_chunk):
         # Sent through the outbox, like every task queued in a transaction.
         run_in_transaction(request.tm, lambda: request.enqueue(remove_old_files))
 
