@@ -2,7 +2,8 @@
 
 First the settings of the core and of every enabled plugin (each plugin
 answers ``vexpenses_check_settings``); when they are right, whether the
-database can be reached and is migrated, and whether Redis can be reached.
+database can be reached and is migrated, whether Redis can be reached, and
+whether an S3 bucket of ``vexpenses.storage_url`` answers.
 Nothing is written: the app is not built, no migration is applied. One
 line per finding, no password ever printed.
 """
@@ -34,6 +35,7 @@ def run_check(config_uri, out):
     check_server(config_uri, report)
     check_database(settings, pm, report)
     check_redis(settings, report)
+    check_storage(settings, report)
     return report.finish()
 
 
@@ -170,6 +172,43 @@ def check_redis(settings, report):
     finally:
         client.close()
     report.ok(f"Redis {shown} can be reached")
+
+
+def check_storage(settings, report):
+    """With an ``s3://`` ``vexpenses.storage_url``, GET a key that is never written.
+
+    Nothing is written, and the error codes tell a bucket that answers
+    (NoSuchKey; AccessDenied too, for credentials without s3:ListBucket)
+    from a wrong one or wrong credentials.
+    """
+    url = settings["vexpenses.storage_url"]
+    if not url.startswith("s3://"):
+        return
+    try:
+        import boto3
+        import botocore.config
+        import botocore.exceptions
+    except ImportError:
+        return  # the plugin that stores uploads there has said so
+    parts = urlsplit(url)
+    client = boto3.session.Session().client("s3", config=botocore.config.Config(
+        connect_timeout=5, read_timeout=10, retries={"max_attempts": 1}))
+    key = (parts.path.strip("/") + "/" if parts.path.strip("/") else "") + ".vexpenses-check"
+    try:
+        client.get_object(Bucket=parts.netloc, Key=key)
+        code = "found"
+    except botocore.exceptions.ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+    except botocore.exceptions.BotoCoreError as exc:
+        report.problem(f"the storage {url}: {exc}")
+        return
+    finally:
+        client.close()
+    if code in ("NoSuchKey", "AccessDenied", "found"):
+        report.ok(f"the storage {url} answers")
+    else:
+        report.problem(f"the storage {url}: {code} (the AWS_* variables or ~/.aws give the "
+                       f"credentials, region and endpoint)")
 
 
 def hide_password(url):
