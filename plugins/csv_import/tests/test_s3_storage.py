@@ -236,6 +236,30 @@ def test_the_cleanup_command_deletes_expired_objects_and_says_when_it_cannot(
     assert objects(s3_server, app.storage_url) == set()
 
 
+def test_check_says_whether_the_bucket_answers(s3_storage_url, tmp_path, monkeypatch,
+                                               environ_clean):
+    from vexpenses_core.check import run_check
+
+    monkeypatch.setenv("VEXPENSES_DATABASE_URL", f"sqlite:///{tmp_path}/x.sqlite")
+    monkeypatch.setenv("VEXPENSES_PLUGINS", "csv_import")
+    monkeypatch.setenv("VEXPENSES_JWT_SECRET", JWT_SECRET)
+    ini = str(write_ini(tmp_path))
+
+    def check(storage_url):
+        monkeypatch.setenv("VEXPENSES_STORAGE_URL", storage_url)
+        out = io.StringIO()
+        run_check(ini, out)
+        return [line for line in out.getvalue().splitlines() if "storage s3://" in line]
+
+    assert check(s3_storage_url) == [f"ok: the storage {s3_storage_url} answers"]
+    missing = f"s3://never-made-{uuid.uuid4().hex[:12]}/x"
+    assert check(missing) == [f"problem: the storage {missing}: NoSuchBucket (the AWS_* "
+                              f"variables or ~/.aws give the credentials, region and endpoint)"]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    [line] = check(s3_storage_url)
+    assert line.startswith(f"problem: the storage {s3_storage_url}: Could not connect")
+
+
 def test_an_unreachable_store_answers_503_in_the_envelope(s3_app, s3_server, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
     res = upload(s3_app, s3_app.token, make_csv(people(3)), status=503)
