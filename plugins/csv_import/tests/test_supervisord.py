@@ -241,6 +241,7 @@ def test_supervisord_example_runs_an_import_through_a_killed_worker(stack):
         db.close()
     assert ctl(conf, "status").count("RUNNING") == 3
     assert_web_restarts_gracefully(conf, port)
+    assert_one_at_a_time_the_port_stays_open(conf, port)
 
 
 def assert_web_restarts_gracefully(conf, port):
@@ -280,3 +281,28 @@ def assert_web_restarts_gracefully(conf, port):
     assert results == [(401, False)] * len(threads)
     assert wait_for(lambda: len(web_pids(conf)) == 2, 30)
     assert not set(web_pids(conf)) & set(pids)  # all of them were restarted
+
+
+def assert_one_at_a_time_the_port_stays_open(conf, port):
+    """Restarting the web processes one at a time, no connection is refused: the
+    others hold the socket open meanwhile (docs/deployment.md)."""
+    refused, stop = [], threading.Event()
+
+    def knock():
+        while not stop.is_set():
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=10).close()
+            except ConnectionRefusedError as exc:
+                refused.append(exc)
+            stop.wait(0.01)
+
+    thread = threading.Thread(target=knock)
+    thread.start()
+    try:
+        for name in ("vexpenses-web_00", "vexpenses-web_01"):
+            rpc(conf, "stopProcess", f"vexpenses-web:{name}")
+            rpc(conf, "startProcess", f"vexpenses-web:{name}")  # RUNNING after startsecs
+    finally:
+        stop.set()
+        thread.join(30)
+    assert refused == []
