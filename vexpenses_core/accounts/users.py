@@ -37,8 +37,17 @@ class UserService:
 
     def __init__(self, request):
         self.request = request
-        self.db = request.dbsession
-        self.redis = request.redis
+
+    # Looked up when first used: a request that reads neither (GET /me, whose
+    # user comes from the identity cache) then opens no database session and
+    # commits nothing.
+    @property
+    def db(self):
+        return self.request.dbsession
+
+    @property
+    def redis(self):
+        return self.request.redis
 
     @property
     def hasher(self):
