@@ -175,8 +175,9 @@ def wait_serving(program, tmp, timeout=120):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_load_arguments(parser, "round", DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL)
-    # 16 connections: the kernel spreads connections, not requests, over the processes.
-    parser.set_defaults(concurrency=16, threads=int(shipped_ini()["server:main"]["threads"]))
+    # 64 connections: the kernel shares out connections, not requests, and with
+    # 16 one process often got most of them (split shown per round).
+    parser.set_defaults(concurrency=64, threads=int(shipped_ini()["server:main"]["threads"]))
     for action in parser._actions:
         if action.dest in ("concurrency", "threads"):
             action.help = action.help.replace("(default 8)", "(default %(default)s)")
@@ -254,6 +255,20 @@ def find_redis_pid(redis_url):
     return None
 
 
+def context_switches(pids):
+    """Context switches of every thread of ``pids`` so far (voluntary and not)."""
+    total = 0
+    for pid in pids:
+        for task in pathlib.Path(f"/proc/{pid}/task").iterdir():
+            try:
+                lines = (task / "status").read_text().splitlines()
+            except OSError:
+                continue
+            total += sum(int(line.split()[1]) for line in lines
+                         if line.startswith(("voluntary_ctxt", "nonvoluntary_ctxt")))
+    return total
+
+
 def rss_mb(pids):
     total = 0
     for pid in pids:
@@ -274,8 +289,11 @@ def run(args, client, programs, token, tmp):
         for program in order:
             redis_before = process_cpu_seconds(redis_pid) if redis_pid else None
             by_pid = program.cpu_by_pid()
+            switches = context_switches(by_pid)
             result = measure(client, program, target, args, tmp, db_pid)
             wall = args.seconds + args.warmup
+            result.switches = ((context_switches(by_pid) - switches)
+                               / (result.rps * wall)) if result.rps else None
             split = "/".join(fmt((cpu - by_pid.get(pid, 0)) / wall, 2)
                              for pid, cpu in program.cpu_by_pid().items())
             if redis_before is not None:
@@ -300,12 +318,14 @@ def run(args, client, programs, token, tmp):
             str(sum(r.errors for r in rounds)),
             "/".join(fmt(avg(rounds, n), 2) for n in ("server", "db", "redis", "client")),
             fmt(max(r.web_cores for r in rounds), 2),
+            fmt(sum(r.switches or 0 for r in rounds) / len(rounds), 1),
             fmt(sum(r.other_cores or 0 for r in rounds) / len(rounds), 2),
             fmt(rss_mb(program.pids()), 0),
         ])
     print()
     print_markdown(["GET /me", "req/s mean (rounds)", "p50 ms", "p99 ms", "errors",
                     "CPU ms/req web/db/redis/client", "web cores, most",
+                    "web context switches/req",
                     "everything else, cores", "web RSS MB"], rows)
     several, one = (means[p.label] for p in programs)
     ratio = several / one if one else float("nan")
