@@ -24,9 +24,10 @@ RETRY_AFTER_SECONDS = 2  # about what a Sentinel failover takes
 
 
 def redis_unavailable_view(exc, request):
-    # The exception's text names the server, never the URL's password.
+    # The text names the server, never the URL's password; MasterNotFoundError's
+    # goes on with a description of every sentinel's client, cut here.
     log.warning("Redis unavailable on %s %s: %s: %s", request.method, request.path,
-                type(exc).__name__, exc)
+                type(exc).__name__, str(exc).partition(" : ")[0][:200])
     headers = {"Retry-After": RETRY_AFTER_SECONDS}
     if is_api_request(request):
         return _error_response(request, 503, MESSAGE, MESSAGE, headers)
