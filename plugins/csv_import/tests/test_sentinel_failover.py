@@ -164,6 +164,9 @@ def test_a_killed_primary_loses_no_import_row_and_no_audit_record(stack, redis_s
 
     # Every answer during the switch was a success or a 503 in the envelope, in time.
     during = hammer.answers[killed_at:]
+    print(f"{len(hammer.answers)} answers, {len(during)} after the kill, "
+          f"{sum(1 for a in during if a[1] == 503)} of them 503; slowest "
+          f"{max(a[2] for a in hammer.answers):.2f} s")
     assert any(status == 503 for _, status, *_ in during), "the switch was never seen"
     for path, status, seconds, response in hammer.answers:
         assert status in (200, 201, 503), (path, status, response.text)
