@@ -53,10 +53,16 @@ EVERYONE = "*"
 
 
 class IdentityCache:
+    # Redis is asked on every request (that is what makes a logout count at
+    # once); decoding its answer need not be redone: an entry's text holds
+    # the same user until it changes, so the decoded fields are remembered.
+    DECODED_MAX = 4096
+
     def __init__(self, redis_client, prefix, ttl):
         self.redis = redis_client
         self.prefix = prefix  # key prefix, ends with ":"
         self.ttl = ttl
+        self.decoded = {}  # entry text -> (session expiry, user fields or None)
 
     def key(self, user_id):
         return f"{self.prefix}{user_id}"
@@ -72,10 +78,17 @@ class IdentityCache:
             return None, None
         if raw is None:
             return None, gen
-        data = json.loads(raw)
-        if data["expires"] <= datetime.datetime.now(datetime.UTC).timestamp():
+        found = self.decoded.get(raw)
+        if found is None:
+            data = json.loads(raw)
+            found = (data["expires"], _fields_from(data))
+            if len(self.decoded) >= self.DECODED_MAX:
+                self.decoded.clear()  # crude, but lock-free and bounded
+            self.decoded[raw] = found
+        expires, values = found
+        if expires <= datetime.datetime.now(datetime.UTC).timestamp():
             return None, gen  # the login session ended; the database says how
-        return _user_from(data), gen
+        return (None if values is None else _user_with(values)), gen
 
     def put(self, user, session_expires_at, session_id, gen):
         """Cache ``user`` for ``session_id`` unless the user was forgotten since ``gen``."""
@@ -140,8 +153,9 @@ def _user_fields(user):
     return data
 
 
-def _user_from(data):
-    """The cached user; None for an entry cached by an older version (a field missing)."""
+def _fields_from(data):
+    """The user's column values in a cached entry; None for an entry cached by an
+    older version (a field missing)."""
     try:
         values = {name: data[name] for name in FIELDS}
     except KeyError:
@@ -151,6 +165,11 @@ def _user_from(data):
     for name in TIMES:
         if values[name] is not None:
             values[name] = datetime.datetime.fromisoformat(values[name])
+    return values
+
+
+def _user_with(values):
+    """A detached :class:`User` with ``values`` (copied: the user may change its own)."""
     # As if loaded by a query (and cheaper than User(**values)): the password
     # hash loads on first access once the user joins a database session.
     if not User.__mapper__.configured:  # new_instance() skips what User() would do
