@@ -154,6 +154,7 @@ def ping(port):
     (subprocess.DEVNULL, {}, "Socket operation on non-socket"),
     ("bound", {}, "file descriptor 0 is not a listening socket"),
     ("listening", {"listen": "127.0.0.1:0"}, "listen_fd takes the place of listen"),
+    ("listening", {"host": "127.0.0.1"}, "listen_fd takes the place of listen"),
     ("listening", {"listen_fd": "zero"}, "listen_fd must be a file descriptor's number"),
 ])
 def test_listen_fd_without_a_listening_socket_stops_pserve_with_one_line(

@@ -142,7 +142,8 @@ def serve_paste(global_conf, **kw):
 
 def _inherited(fd, kw):
     """``kw`` to serve on the listening socket open as file descriptor ``fd``."""
-    if kw.pop("listen", "") or "host" in kw or "port" in kw or "unix_socket" in kw:
+    # Empty where a section that `use`s [server:main] blanks what it would inherit.
+    if [name for name in ("listen", "host", "port", "unix_socket") if kw.pop(name, "")]:
         raise ValueError("listen_fd takes the place of listen, host, port and unix_socket: "
                          "leave them empty (listen =) where listen_fd is set")
     try:
