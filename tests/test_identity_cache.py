@@ -134,6 +134,23 @@ def test_a_cached_user_joins_the_request_session_and_its_changes_are_saved(app):
     assert me(app).json["data"]["name"] == "Changed Through Identity"
 
 
+def test_a_change_to_one_requests_identity_is_not_served_to_the_next(app):
+    # The cache keeps each entry's decoded fields; every request must still
+    # get a user of its own, whatever the last one did to its copy.
+    name = me(app).json["data"]["name"]  # now cached
+    registry = app.app.registry
+    for _ in range(2):
+        env = prepare(registry=registry, request=Request.blank(
+            "/", headers={"Authorization": f"Bearer {app.token}"}))
+        try:
+            user = env["request"].identity
+            assert user.name == name
+            user.name = "Never Saved"  # and no commit
+        finally:
+            env["closer"]()
+    assert me(app).json["data"]["name"] == name
+
+
 def test_with_the_cache_off_sql_by_hand_is_seen_at_once(make_testapp, redis_url):
     app = make_testapp(**{"vexpenses.redis_url": redis_url,
                           "vexpenses.identity_cache_seconds": "0"})
