@@ -6,11 +6,9 @@ an instance role... ``vexpenses.storage_url`` names the bucket and prefix.
 boto3 is imported only here, so that the local storage needs nothing more.
 """
 
-import hashlib
 import io
 import logging
 import threading
-import uuid
 from urllib.parse import urlsplit
 
 from zope.interface import implementer
@@ -18,7 +16,7 @@ from zope.interface import implementer
 from vexpenses_core.settings import ConfigurationError
 
 from .interfaces import IUploadStorage
-from .storage import COPY_BLOCK, SNIFF_BYTES, StorageUnavailable, StoredFile, TooLarge
+from .storage import COPY_BLOCK, StorageUnavailable, Tally, new_path
 
 log = logging.getLogger(__name__)
 
@@ -82,24 +80,12 @@ class S3UploadStorage:
         return self.prefix + path
 
     def save(self, fileobj, original_name):
-        from vexpenses_core.db import utcnow
-
-        now = utcnow()
-        name = f"{uuid.uuid4().hex}.csv"
-        path = f"csv_import/{now:%Y}/{now:%m}/{name}"
+        name, path = new_path()
         upload = _Upload(self, self.key(path))
-        digest = hashlib.sha256()
-        size, head, has_nul = 0, b"", False
+        tally = Tally(self.max_bytes)
         part = bytearray()
         try:
-            while block := fileobj.read(COPY_BLOCK):
-                size += len(block)
-                if size > self.max_bytes:
-                    raise TooLarge()
-                digest.update(block)
-                has_nul = has_nul or b"\x00" in block
-                if len(head) < SNIFF_BYTES:
-                    head += block[: SNIFF_BYTES - len(head)]
+            for block in tally.blocks(fileobj):
                 part += block
                 if len(part) >= self.part_bytes:
                     data = bytes(memoryview(part)[: self.part_bytes])
@@ -111,7 +97,7 @@ class S3UploadStorage:
             if self._is_storage_error(exc):
                 raise StorageUnavailable(str(exc)) from exc
             raise
-        return StoredFile(name, path, size, digest.hexdigest(), head, has_nul)
+        return tally.stored(name, path)
 
     def open(self, path):
         key = self.key(path)

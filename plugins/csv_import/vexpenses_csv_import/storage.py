@@ -41,6 +41,40 @@ class StoredFile:
     has_nul: bool
 
 
+def new_path():
+    """``(name, path)`` of a new upload: ``csv_import/YYYY/MM/<uuid>.csv``."""
+    from vexpenses_core.db import utcnow
+
+    now = utcnow()
+    name = f"{uuid.uuid4().hex}.csv"
+    return name, f"csv_import/{now:%Y}/{now:%m}/{name}"
+
+
+class Tally:
+    """What a storage learns of a file while it copies it, whatever it copies to."""
+
+    def __init__(self, max_bytes):
+        self.max_bytes = max_bytes
+        self.digest = hashlib.sha256()
+        self.size, self.head, self.has_nul = 0, b"", False
+
+    def blocks(self, fileobj):
+        """The blocks of ``fileobj``, counted; TooLarge past ``max_bytes``."""
+        while block := fileobj.read(COPY_BLOCK):
+            self.size += len(block)
+            if self.size > self.max_bytes:
+                raise TooLarge()
+            self.digest.update(block)
+            self.has_nul = self.has_nul or b"\x00" in block
+            if len(self.head) < SNIFF_BYTES:
+                self.head += block[: SNIFF_BYTES - len(self.head)]
+            yield block
+
+    def stored(self, name, path):
+        return StoredFile(name, path, self.size, self.digest.hexdigest(), self.head,
+                          self.has_nul)
+
+
 @implementer(IUploadStorage)
 class LocalUploadStorage:
     """Files under ``<folder>/csv_import/YYYY/MM/<uuid>.csv``, the folder of a
@@ -64,28 +98,16 @@ class LocalUploadStorage:
         return full
 
     def save(self, fileobj, original_name):
-        from vexpenses_core.db import utcnow
-
-        now = utcnow()
-        name = f"{uuid.uuid4().hex}.csv"
-        path = f"csv_import/{now:%Y}/{now:%m}/{name}"
+        name, path = new_path()
         full = self._full(path)
         os.makedirs(os.path.dirname(full), exist_ok=True)
-        digest = hashlib.sha256()
-        size, head, has_nul = 0, b"", False
+        tally = Tally(self.max_bytes)
         try:
             # Owner-only, whatever the umask: the file holds other people's data.
             fd = os.open(full + ".part", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             os.fchmod(fd, 0o600)
             with os.fdopen(fd, "wb") as out:
-                while block := fileobj.read(COPY_BLOCK):
-                    size += len(block)
-                    if size > self.max_bytes:
-                        raise TooLarge()
-                    digest.update(block)
-                    has_nul = has_nul or b"\x00" in block
-                    if len(head) < SNIFF_BYTES:
-                        head += block[: SNIFF_BYTES - len(head)]
+                for block in tally.blocks(fileobj):
                     out.write(block)
             os.replace(full + ".part", full)
         except BaseException:
@@ -93,7 +115,7 @@ class LocalUploadStorage:
                 if os.path.exists(leftover):
                     os.remove(leftover)
             raise
-        return StoredFile(name, path, size, digest.hexdigest(), head, has_nul)
+        return tally.stored(name, path)
 
     def open(self, path):
         return open(self._full(path), "rb")
