@@ -420,3 +420,19 @@ def test_a_redelivered_plan_queues_only_the_queued_chunks_not_done(make_testapp,
     finally:
         env["closer"]()
     assert planned.chunks == [1, 2]
+
+
+def test_on_mariadb_every_batch_goes_in_with_load_data(app):
+    registry = app.app.registry
+    if registry.dbengine.dialect.name != "mysql":
+        pytest.skip("LOAD DATA is MariaDB/MySQL's")
+
+    def loads():  # the server's count of LOAD DATA statements, from every client
+        with registry.dbengine.connect() as conn:
+            return int(conn.exec_driver_sql("SHOW GLOBAL STATUS LIKE 'Com_load'").one()[1])
+
+    before = loads()
+    res = upload(app, app.token, make_csv(people(30) + [("Dup", "ana@example.com", "1990-01-01")]))
+    data = finished_status(app, app.token, res.json["data"]["id"])
+    assert (data["imported"], data["duplicates"]) == (30, 1)
+    assert loads() - before >= 11  # SMALL: at most 3 rows a batch

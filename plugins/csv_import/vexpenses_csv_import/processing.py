@@ -12,7 +12,7 @@ import json
 import logging
 import time
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Engine, insert, select, update
 
 from vexpenses_core.accounts.users import UserService
 from vexpenses_core.db import utcnow
@@ -168,11 +168,12 @@ class ImportProcessor:
         stays one transaction. Without such a connection (SQLite, or a server
         with ``local_infile`` OFF) the session's engine is used as it is.
         """
-        engine = infile_engine(self.db.get_bind())
+        bind = self.db.bind
+        # A session bound to a connection (a caller's transaction) keeps it.
+        engine = infile_engine(bind) if isinstance(bind, Engine) else None
         if engine is None:
             yield
             return
-        bind = self.db.bind
         with engine.connect() as connection:
             self.db.bind = connection
             try:
