@@ -20,7 +20,7 @@ import pytest
 from vexpenses_core import make_app
 from vexpenses_core.accounts.views import SMALL_BODY_BYTES
 from vexpenses_core.settings import environ_for
-from vexpenses_core.testing import base_settings, wait_for, write_ini
+from vexpenses_core.testing import base_settings, serving_pid, wait_for, write_ini
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PSERVE = str(pathlib.Path(sys.executable).with_name("pserve"))
@@ -78,26 +78,6 @@ def shared(tmp_path, environ):
             proc.wait(30)
         log.close()
         print((tmp_path / "pserve.log").read_text(errors="replace"))
-
-
-def serving_pid(client, pids):
-    """The process of ``pids`` that accepted ``client``'s connection (from /proc)."""
-    local_port = client.getsockname()[1]
-    server_port = client.getpeername()[1]
-    inode = None
-    for line in pathlib.Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        local, remote = fields[1].split(":")[1], fields[2].split(":")[1]
-        if int(local, 16) == server_port and int(remote, 16) == local_port:
-            inode = fields[9]
-    for pid in pids:
-        for fd in pathlib.Path(f"/proc/{pid}/fd").iterdir():
-            try:
-                if os.readlink(fd) == f"socket:[{inode}]":
-                    return pid
-            except FileNotFoundError:
-                continue
-    return None
 
 
 def post(port, path, body_bytes):

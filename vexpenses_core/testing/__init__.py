@@ -19,6 +19,7 @@ creates its own MariaDB database and drops it at the end.
 
 from .databases import clean_tables, deadlock_error
 from .hosts import HOSTILE_HOSTS, assert_not_reflected, hostile_host_environ
+from .processes import serving_pid
 from .server import live_server
 from .settings import JWT_SECRET, MYSQL_URL, REDIS_URL, base_settings
 from .users import bearer, make_user
@@ -38,6 +39,7 @@ __all__ = [
     "live_server",
     "make_user",
     "run_workers",
+    "serving_pid",
     "wait_for",
     "worker_pids",
     "write_ini",

@@ -24,7 +24,14 @@ from vexpenses_csv_import.testing import make_csv, people
 
 from vexpenses_core import make_app
 from vexpenses_core.models import User
-from vexpenses_core.testing import JWT_SECRET, base_settings, clean_tables, make_user, wait_for
+from vexpenses_core.testing import (
+    JWT_SECRET,
+    base_settings,
+    clean_tables,
+    make_user,
+    serving_pid,
+    wait_for,
+)
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "examples" / "supervisord.conf"
@@ -136,26 +143,6 @@ def rpc(conf, method, *args):
 def web_pids(conf):
     return sorted(info["pid"] for info in rpc(conf, "getAllProcessInfo")
                   if info["group"] == "vexpenses-web" and info["statename"] == "RUNNING")
-
-
-def serving_pid(client, pids):
-    """The process of ``pids`` holding the server side of ``client``'s connection: the
-    one that accepted it (from /proc)."""
-    local_port, server_port = client.getsockname()[1], client.getpeername()[1]
-    inode = None
-    for line in pathlib.Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if (int(fields[1].split(":")[1], 16) == server_port
-                and int(fields[2].split(":")[1], 16) == local_port):
-            inode = fields[9]
-    for pid in pids:
-        for fd in pathlib.Path(f"/proc/{pid}/fd").iterdir():
-            try:
-                if os.readlink(fd) == f"socket:[{inode}]":
-                    return pid
-            except FileNotFoundError:
-                continue
-    return None
 
 
 def answering_pid(port, pids):
