@@ -1,6 +1,6 @@
 """Accounts benchmark: the real app under waitress, against 1,000,000 users.
 
-    .venv/bin/python benchmarks/accounts.py [--seconds 10] [--reseed]
+    .venv/bin/python benchmarks/accounts.py [--seconds 10] [--rounds 3] [--reseed]
 
 1. Creates the MariaDB database ``vexpenses_bench`` when missing, migrates
    it, and seeds 1,000,000 users with MariaDB's SEQUENCE engine (skipped when
@@ -11,6 +11,8 @@
 3. Loads each endpoint over loopback with a fixed number of keep-alive
    connections (8) for ``--seconds`` after a short warm-up, and reports
    req/s, p50 and p99 latency, and req/s as a fraction of the hello view's.
+   With ``--rounds N`` every endpoint is measured N times, in turn, so that
+   a busy spell on a shared machine falls on the hello view and /me alike.
 4. Prints PASS/FAIL for the two targets (never asserts):
    ``GET /me`` req/s >= 0.5 x hello, and last page p50 <= 3 x first page p50.
 
