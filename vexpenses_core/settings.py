@@ -10,6 +10,7 @@ import dataclasses
 import os
 import re
 from collections.abc import Callable
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from pyramid.settings import asbool, aslist
 
@@ -370,11 +371,72 @@ def _database_url(value):
 
 
 def _redis_url(value):
-    from .redis_client import parse_redis_url
-
     if value:
         parse_redis_url(value)  # raises ConfigurationError
     return value
+
+
+SENTINEL_SCHEME = "redis+sentinel"
+SENTINEL_EXAMPLE = "redis+sentinel://:PASSWORD@HOST1:26379,HOST2:26379/MASTER_NAME/0"
+SETTING = "vexpenses.redis_url (VEXPENSES_REDIS_URL)"
+
+
+@dataclasses.dataclass(frozen=True)
+class SentinelTarget:
+    """Where ``redis+sentinel://`` points: the sentinels to ask, and which master."""
+
+    sentinels: tuple  # ((host, port), ...)
+    master: str
+    db: int = 0
+    username: str | None = None
+    password: str | None = None  # the master's and replicas'
+    sentinel_password: str | None = None  # the sentinels' own, when they have one
+
+
+def parse_redis_url(url):
+    """Return ``url`` itself for a plain Redis URL, or a :class:`SentinelTarget`.
+
+    ``redis+sentinel://[[USER]:PASSWORD@]HOST:PORT[,HOST:PORT...]/MASTER_NAME[/DB]``
+    with an optional ``?sentinel_password=...``. Raises ConfigurationError,
+    without repeating the URL (it may hold a password).
+    """
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme in ("redis", "rediss", "unix"):
+        return url
+    if scheme != SENTINEL_SCHEME:
+        raise ConfigurationError(
+            f"{SETTING} must start with redis://, rediss://, unix:// or {SENTINEL_SCHEME}://, "
+            f"e.g. redis://127.0.0.1:6379/0 or {SENTINEL_EXAMPLE}")
+    parts = urlsplit(url)
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    username, _, password = userinfo.partition(":")
+    sentinels = []
+    for host in hosts.split(","):
+        name, _, port = host.strip().rpartition(":")
+        name = name.strip("[]")  # an IPv6 address in brackets
+        if not name or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigurationError(
+                f"{SETTING} must list its sentinels as HOST:PORT, separated by commas, "
+                f"e.g. {SENTINEL_EXAMPLE}")
+        sentinels.append((name, int(port)))
+    path = [unquote(part) for part in parts.path.split("/") if part]
+    if not path or len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
+        raise ConfigurationError(
+            f"{SETTING} must end with the master's name that the sentinels monitor, and "
+            f"optionally a database number: e.g. {SENTINEL_EXAMPLE}")
+    options = parse_qs(parts.query)
+    unknown = sorted(set(options) - {"sentinel_password"})
+    if unknown:
+        raise ConfigurationError(
+            f"{SETTING} takes only the option sentinel_password, not {', '.join(unknown)}")
+    return SentinelTarget(
+        sentinels=tuple(sentinels),
+        master=path[0],
+        db=int(path[1]) if len(path) == 2 else 0,
+        username=unquote(username) or None,
+        password=unquote(password) or None,
+        sentinel_password=options.get("sentinel_password", [None])[0],
+    )
 
 
 def _seconds(name, value):
@@ -392,8 +454,6 @@ STORAGE_URL_EXAMPLE = "file:///var/lib/vexpenses/uploads or s3://BUCKET/PREFIX"
 
 def _storage_url(value, upload_dir):
     """``file:///absolute/path`` or ``s3://bucket[/prefix]``; empty means upload_dir."""
-    from urllib.parse import urlsplit
-
     value = value.strip()
     if not value:
         return "file://" + os.path.abspath(upload_dir)
@@ -419,7 +479,8 @@ def _storage_url(value, upload_dir):
                 f"AWS_DEFAULT_REGION, AWS_ENDPOINT_URL)")
         prefix = parts.path.strip("/")
         return f"s3://{parts.netloc}/{prefix}" if prefix else f"s3://{parts.netloc}"
-    raise ConfigurationError(f"{name} must start with file:// or s3://, e.g. {STORAGE_URL_EXAMPLE}")
+    raise ConfigurationError(
+        f"{name} must start with file:// or s3://, e.g. {STORAGE_URL_EXAMPLE}")
 
 
 def plugin_list(value, name, base=()):

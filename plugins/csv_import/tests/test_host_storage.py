@@ -6,8 +6,8 @@ import io
 import pytest
 import webtest
 from pyramid.config import Configurator
+from vexpenses_csv_import.files import SNIFF_BYTES, StoredFile, TooLarge
 from vexpenses_csv_import.interfaces import IUploadStorage
-from vexpenses_csv_import.storage import SNIFF_BYTES, StoredFile, TooLarge
 from vexpenses_csv_import.testing import SMALL, finished_status, make_csv, people, upload
 from zope.interface import implementer
 

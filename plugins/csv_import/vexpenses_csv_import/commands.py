@@ -266,8 +266,8 @@ def resume_import(args):
 
 
 def remove_old_files(args):
+    from .files import StorageUnavailable
     from .services import ImportService
-    from .storage import StorageUnavailable
 
     with bootstrap_app(args.config_uri, require_plugin="csv_import") as env:
         request = env["request"]

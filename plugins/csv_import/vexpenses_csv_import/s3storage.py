@@ -15,8 +15,8 @@ from zope.interface import implementer
 
 from vexpenses_core.settings import ConfigurationError
 
+from .files import COPY_BLOCK, StorageUnavailable, Tally, new_path
 from .interfaces import IUploadStorage
-from .storage import COPY_BLOCK, StorageUnavailable, Tally, new_path
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from vexpenses_core.api import APIError, NotFound, RequestTooLarge, ValidationEr
 from vexpenses_core.db import utcnow
 from vexpenses_core.unavailable import MESSAGE as UNAVAILABLE_MESSAGE
 
+from .files import StorageUnavailable, TooLarge
 from .interfaces import IProgressStore, IUploadStorage
 from .models import COUNT_NAMES, FAILED, FINISHED, PENDING, Import, ImportChunk
-from .storage import StorageUnavailable, TooLarge
 
 log = logging.getLogger(__name__)
 
