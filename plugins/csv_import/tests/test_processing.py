@@ -2,6 +2,7 @@
 batch retries, crash recovery, and progress that survives losing Redis."""
 
 import threading
+import time
 
 import pytest
 import redis
@@ -379,6 +380,7 @@ def test_an_import_runs_at_most_parallel_chunks_at_once(make_testapp, tmp_path, 
     res = upload(app, token, make_csv(people(120)))
     import_id = res.json["data"]["id"]
     running, queued = [], []
+    deadline = time.monotonic() + 120  # a stalled import fails, a slow machine does not
     while True:
         record, chunks, _, _ = db_state(app, import_id)
         if record.status in (1, 2):
@@ -389,7 +391,9 @@ def test_an_import_runs_at_most_parallel_chunks_at_once(make_testapp, tmp_path, 
         assert all(c.next_row == c.first_row for c in chunks
                    if c.chunk_index >= record.chunks_queued)
         assert record.chunks_queued <= min(record.chunks_done + cap, record.chunks_total)
-        assert len(running) < 5000, "the import did not finish"
+        assert time.monotonic() < deadline, f"the import did not finish: {record.status=}, " \
+            f"{record.chunks_queued=}, {record.chunks_done=}, {[c.next_row for c in chunks]}"
+        time.sleep(0.005)
     assert record.status == 1 and record.imported == 120
     assert len(chunks) > 2 * cap and record.chunks_queued == len(chunks)
     assert max(running) == cap, running  # in parallel, up to the cap and no further
