@@ -5,7 +5,6 @@ collation is where two spellings used to meet one account.
 """
 
 import unicodedata
-import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -13,9 +12,8 @@ from alembic import command
 
 from vexpenses_core import make_app
 from vexpenses_core.accounts.validation import normalize_email
-from vexpenses_core.db import make_engine
 from vexpenses_core.migrate import MigrationRefused, alembic_config
-from vexpenses_core.testing import MYSQL_URL, base_settings
+from vexpenses_core.testing import base_settings
 
 PASSWORD = "correct horse battery"
 VICTIM = "josé@example.com"
@@ -156,23 +154,6 @@ def test_redis_keys_never_hold_what_was_typed(app):
 
 
 # -- the migration to canonical addresses -------------------------------------
-
-
-@pytest.fixture
-def fresh_url(database_url, tmp_path):
-    """An empty database on the current backend, for running migrations by hand."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'fresh.sqlite'}"
-        return
-    name = f"vexpenses_mig_{uuid.uuid4().hex[:10]}"
-    server = make_engine(MYSQL_URL)
-    with server.connect() as conn:
-        conn.exec_driver_sql(
-            f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-    yield f"{MYSQL_URL}/{name}?charset=utf8mb4"
-    with server.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-    server.dispose()
 
 
 def migrated_to_0003(url, environ_clean, emails):

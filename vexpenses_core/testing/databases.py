@@ -73,6 +73,23 @@ def database_url(request, tmp_path_factory):
     return url
 
 
+@pytest.fixture
+def fresh_url(database_url, tmp_path):
+    """An empty database on the current backend, for running migrations by hand."""
+    if database_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'fresh.sqlite'}"
+        return
+    name = f"vexpenses_mig_{uuid.uuid4().hex[:10]}"
+    server = make_engine(MYSQL_URL)
+    with server.connect() as conn:
+        conn.exec_driver_sql(
+            f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    yield f"{MYSQL_URL}/{name}?charset=utf8mb4"
+    with server.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+    server.dispose()
+
+
 def clean_tables(engine):
     with engine.begin() as conn:
         for table in reversed(metadata.sorted_tables):

@@ -15,9 +15,8 @@ from alembic import command
 from vexpenses_audit_log import chain
 
 from vexpenses_core import make_app
-from vexpenses_core.db import make_engine
 from vexpenses_core.migrate import MigrationRefused, alembic_config, upgrade
-from vexpenses_core.testing import MYSQL_URL, base_settings
+from vexpenses_core.testing import base_settings
 
 MIGRATIONS = pathlib.Path(chain.__file__).parent / "migrations"
 KEY = "a-chain-key-for-the-migration-0123"
@@ -29,23 +28,6 @@ def revision_module():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-@pytest.fixture
-def fresh_url(database_url, tmp_path):
-    """An empty database on the current backend, for running migrations by hand."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'fresh.sqlite'}"
-        return
-    name = f"vexpenses_mig_{uuid.uuid4().hex[:10]}"
-    server = make_engine(MYSQL_URL)
-    with server.connect() as conn:
-        conn.exec_driver_sql(
-            f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-    yield f"{MYSQL_URL}/{name}?charset=utf8mb4"
-    with server.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-    server.dispose()
 
 
 LEGACY = [

@@ -1,32 +1,12 @@
 """csv_import's migrations, run by hand on an empty database of each backend."""
 
-import uuid
 
-import pytest
 import sqlalchemy as sa
 from alembic import command
 
 from vexpenses_core import make_app
-from vexpenses_core.db import make_engine
 from vexpenses_core.migrate import alembic_config, upgrade
-from vexpenses_core.testing import MYSQL_URL, base_settings
-
-
-@pytest.fixture
-def fresh_url(database_url, tmp_path):
-    """An empty database on the current backend."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'fresh.sqlite'}"
-        return
-    name = f"vexpenses_mig_{uuid.uuid4().hex[:10]}"
-    server = make_engine(MYSQL_URL)
-    with server.connect() as conn:
-        conn.exec_driver_sql(
-            f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-    yield f"{MYSQL_URL}/{name}?charset=utf8mb4"
-    with server.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-    server.dispose()
+from vexpenses_core.testing import base_settings
 
 
 def test_csv_import_0003_counts_the_chunks_of_older_imports_as_queued(fresh_url,

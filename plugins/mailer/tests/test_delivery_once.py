@@ -8,7 +8,6 @@ redelivering it would.
 """
 
 import datetime
-import uuid
 
 import pymysql
 import pytest
@@ -22,10 +21,10 @@ from vexpenses_mailer.models import MailDelivery
 from vexpenses_mailer.services import MailService
 
 from vexpenses_core import make_app
-from vexpenses_core.db import make_engine, new_transaction_manager, utcnow
+from vexpenses_core.db import new_transaction_manager, utcnow
 from vexpenses_core.migrate import alembic_config, upgrade
 from vexpenses_core.tasks import run_task, runner
-from vexpenses_core.testing import MYSQL_URL, base_settings, make_user
+from vexpenses_core.testing import base_settings, make_user
 
 
 def rows(app):
@@ -203,23 +202,6 @@ def test_a_key_another_run_claimed_meanwhile_is_left_to_it(app, monkeypatch):
 
 
 # -- the migration ----------------------------------------------------------------
-
-
-@pytest.fixture
-def fresh_url(database_url, tmp_path):
-    """An empty database on the current backend, for running migrations by hand."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'fresh.sqlite'}"
-        return
-    name = f"vexpenses_mig_{uuid.uuid4().hex[:10]}"
-    server = make_engine(MYSQL_URL)
-    with server.connect() as conn:
-        conn.exec_driver_sql(
-            f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-    yield f"{MYSQL_URL}/{name}?charset=utf8mb4"
-    with server.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-    server.dispose()
 
 
 def test_mailer_0002_adds_claimed_at_and_takes_it_back(fresh_url, environ_clean):
