@@ -244,7 +244,7 @@ def test_a_chunk_killed_mid_way_resumes_from_its_last_batch(make_testapp, tmp_pa
     _, token = make_user(registry)
     recorder = Recorder()
     registry.pm.register(recorder, name="recorder")
-    real = csvfile.ChunkReader.read
+    real = csvfile.ChunkReader.read_rows
     crashed = []
 
     def crash_in_a_later_batch(self, from_row, limit):
@@ -253,7 +253,7 @@ def test_a_chunk_killed_mid_way_resumes_from_its_last_batch(make_testapp, tmp_pa
             raise RuntimeError("worker died")
         return real(self, from_row, limit)
 
-    monkeypatch.setattr(csvfile.ChunkReader, "read", crash_in_a_later_batch)
+    monkeypatch.setattr(csvfile.ChunkReader, "read_rows", crash_in_a_later_batch)
     res = upload(app, token, make_csv(people(30)))
     import_id = res.json["data"]["id"]
     registry.queue.drain()
@@ -261,7 +261,7 @@ def test_a_chunk_killed_mid_way_resumes_from_its_last_batch(make_testapp, tmp_pa
     assert record.status == 3  # one chunk stopped half-way, the others are done
     [stuck] = [chunk for chunk in chunks if not chunk.done]
     assert stuck.next_row == crashed[0] > stuck.first_row  # its first batch had committed
-    monkeypatch.setattr(csvfile.ChunkReader, "read", real)
+    monkeypatch.setattr(csvfile.ChunkReader, "read_rows", real)
     run_task(registry, tasks.process_chunk, (import_id, stuck.chunk_index), {})
     data = finished_status(app, token, import_id)
     assert (data["status"], data["imported"], data["processed"]) == (1, 30, 30)
@@ -276,11 +276,14 @@ def test_a_batch_is_retried_after_a_deadlock_without_double_counting(app, monkey
 
     def deadlock_twice(db):
         writer = real(db)
+        # Whichever path the batch takes: row by row, or checked at once.
         writer.insert = lambda rows, insert=writer.insert: fail_after(insert, rows)
+        writer.insert_columns = lambda *columns, insert=writer.insert_columns: fail_after(
+            insert, *columns)
         return writer
 
-    def fail_after(insert, rows):
-        result = insert(rows)
+    def fail_after(insert, *args):
+        result = insert(*args)
         if failures["left"]:
             failures["left"] -= 1
             exc = OperationalError("INSERT", {}, Exception(1213, "Deadlock found"))

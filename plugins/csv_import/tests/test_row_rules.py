@@ -13,7 +13,7 @@ import pathlib
 import random
 
 import pytest
-from vexpenses_csv_import.csvfile import DATE_FORMATS, _check_row_slowly, check_row
+from vexpenses_csv_import.csvfile import DATE_FORMATS, _check_row_slowly, check_batch, check_row
 
 from vexpenses_core.accounts.schemas import Register
 from vexpenses_core.accounts.validation import parse_date
@@ -122,3 +122,78 @@ def register_errors(fields):
 @pytest.mark.parametrize("fields", [f for f in ALL_ROWS if f is not None and len(f) == 3][:400])
 def test_a_row_is_refused_as_a_registration_would_be(fields):
     assert check_row(fields, TODAY)[1] == register_errors(fields)
+
+
+def batch_results(rows):
+    """What check_row gives each row, as check_batch would give it, or None."""
+    results = [check_row(fields, TODAY) for fields in rows]
+    if any(problems for _, problems in results):
+        return None
+    names, emails, dates = zip(*(values for values, _ in results), strict=True)
+    return list(names), list(emails), [date.isoformat() for date in dates]
+
+
+def plain_row(rng, i):
+    """A row like most of a real file's: it may still break a rule at an edge."""
+    words = ["Ana", "João", "dos", "Conceição", "O'Neil", "Zoë", "Lía", "Silva, Ana", "Édi"]
+    name = " ".join(rng.choice(words) for _ in range(rng.randint(1, 3)))
+    if rng.random() < 0.02:
+        name = rng.choice(["Li", " Ana", "Ana ", "Ana  Li", "Ana\tLi", "A\u00a0Li", "x" * 256])
+    local = "".join(rng.choice("abcXYZ09") for _ in range(rng.randint(1, 8)))
+    local += rng.choice(["", ".", "_", "+", "-", "'"]) + rng.choice(["x", "Y0"])
+    if rng.random() < 0.02:
+        local = rng.choice([".a", "a.", "a..b", "a" * 65, "a@b", "a b", "ação"])
+    domain = rng.choice(["example.com", "Gmail.COM", "uol.com.br", "b.co"]
+                        if rng.random() < 0.98 else ["localhost", "example..com", "-x.com"])
+    date = rng.choice(["1990-05-17", "1900-01-01", "2026-01-15", "2020-02-29", "17/05/1990"]
+                      if rng.random() < 0.98 else
+                      ["1899-12-31", "2026-01-16", "2021-02-29", "31/12/1899", "1990-13-01",
+                       "0000-01-01", "1990-5-17"])
+    return [name, f"{local}{i}@{domain}", date]
+
+
+def random_batches(count, seed=20261205):
+    """Batches of plain rows, some with rows of the corpus mixed in."""
+    rng = random.Random(seed)
+    for _ in range(count):
+        size = rng.choice([1, 2, 3, 10, 40])
+        mixed = rng.random() < 0.2
+        yield [rng.choice(ALL_ROWS) if mixed and rng.random() < 0.1 else plain_row(rng, i)
+               for i in range(size)]
+
+
+def test_a_batch_checked_at_once_gives_what_each_row_gives():
+    """check_batch takes a batch only when check_row takes every row of it, and
+    gives the same values; a batch it leaves goes row by row, so any doubt is safe."""
+    taken, disagree = [], []
+    for rows in itertools.chain(([fields] for fields in ALL_ROWS), random_batches(3000)):
+        got = check_batch(rows, TODAY)
+        if got is None:
+            continue
+        taken.append(len(rows))
+        expected = batch_results(rows)
+        if got != expected or len(set(got[1])) != len(rows):
+            disagree.append((rows, got, expected))
+    assert disagree == []
+    # The fast path is taken, also by batches of many rows: this test can fail.
+    assert len(taken) > 500 and sum(size >= 10 for size in taken) > 100
+
+
+def test_plain_batches_are_checked_at_once():
+    """What a large import is made of takes the batch path: quoted names with
+    commas, accents, capitals in e-mails, both date formats."""
+    rows = [["Silva, Ana Souza", "Ana.Souza+1@Example.COM", "1990-05-17"],
+            ["João da Conceição", "joao@uol.com.br", "31/12/1960"],
+            ["Zoë O'Neil-Ng", "z_o'neil@gmail.com", "2026-01-15"]]
+    assert check_batch(rows, TODAY) == (
+        ["Silva, Ana Souza", "João da Conceição", "Zoë O'Neil-Ng"],
+        ["ana.souza+1@example.com", "joao@uol.com.br", "z_o'neil@gmail.com"],
+        ["1990-05-17", "1960-12-31", "2026-01-15"])
+    # One doubtful row sends the whole batch row by row.
+    for bad in (["Ana  Souza", "a@example.com", "1990-05-17"],  # folded by check_row
+                ["Ana", "a@example.com", "2026-01-16"],  # after today
+                ["Ana", "a@example.com", "2021-02-29"],
+                ["Ana", "ana.souza+1@example.com", "1990-05-17"],  # the same e-mail
+                ["Ana", "a@xn--bcher-kva.de", "1990-05-17"],  # normal form is Unicode
+                ["Ana", "a@example.com"], None):
+        assert check_batch([*rows, bad], TODAY) is None, bad

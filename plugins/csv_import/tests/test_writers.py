@@ -132,3 +132,40 @@ def test_a_server_refusing_local_infile_is_detected(testapp):
     assert accepts_local_infile(registry.dbengine) is False
     with registry.dbengine.connect() as connection, Session(bind=connection) as db:
         assert type(user_writer(db)) is MySQLUserWriter
+
+
+def test_columns_go_in_sorted_by_email_with_exact_ids(testapp):
+    """The batch path's columns: every writer reports what it inserted; LOAD DATA
+    sends them in e-mail order, and falls back to escaping where a value needs it."""
+    registry = testapp.app.registry
+    make_user(registry, email="taken@example.com", name="Already Here")
+    names = ["Zoé Lima", "Impostor", "Ana Reis", "Back\\slash Dias"]
+    emails = ["zoe@example.com", "taken@example.com", "ana@example.com", "bd@example.com"]
+    dates = ["1990-01-31", "1991-02-01", "1992-03-02", "1993-04-03"]
+    results = []
+    engines = [registry.dbengine]
+    if registry.dbengine.dialect.name == "mysql":
+        engines.append(load_data_engine(registry))
+    for k, engine in enumerate(engines):
+        batches = [(names[:3], [f"{k}{e}" if i != 1 else e for i, e in enumerate(emails[:3])],
+                    dates[:3]),
+                   (names[3:], [f"{k}{emails[3]}"], dates[3:])]
+        with engine.connect() as connection, Session(bind=connection) as db:
+            writer = user_writer(db)
+            results += [(batch, writer.insert_columns(*batch)) for batch in batches]
+            db.commit()
+    db = registry.dbsession_factory()
+    try:
+        users = {u.email: u for u in db.scalars(select(User))}
+    finally:
+        db.close()
+    for (batch_names, batch_emails, batch_dates), inserted in results:
+        assert sorted(inserted) == sorted(e for e in batch_emails if e != "taken@example.com")
+        for name, email, date in zip(batch_names, batch_emails, batch_dates, strict=True):
+            if email in inserted:
+                user = users[email]
+                assert (user.id, user.name, user.birth_date.isoformat()) == (
+                    inserted[email], name, date)
+        by_email = sorted(inserted)
+        assert [inserted[e] for e in by_email] == sorted(inserted.values())
+    assert users["taken@example.com"].name == "Already Here"

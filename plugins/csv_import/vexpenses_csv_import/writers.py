@@ -21,6 +21,7 @@ which rows they inserted.
 
 import datetime
 import logging
+import operator
 import re
 import threading
 
@@ -71,7 +72,19 @@ def user_writer(db):
     return MySQLUserWriter(db)
 
 
-class SQLAlchemyUserWriter:
+class UserWriter:
+    def insert_columns(self, names, emails, dates):
+        """Insert a batch given as columns, ``dates`` as ISO text; as :meth:`insert`.
+
+        The e-mails are distinct. Sorted by e-mail, so that parallel batches
+        take their index locks in one order.
+        """
+        rows = sorted(zip(names, emails, map(datetime.date.fromisoformat, dates), strict=True),
+                      key=operator.itemgetter(1))
+        return self.insert(rows)
+
+
+class SQLAlchemyUserWriter(UserWriter):
     def __init__(self, db):
         self.db = db
 
@@ -96,7 +109,7 @@ class SQLAlchemyUserWriter:
         return {email: user_id for user_id, email in result}
 
 
-class MySQLUserWriter:
+class MySQLUserWriter(UserWriter):
     """MariaDB/MySQL: the statements written out on the session's PyMySQL connection.
 
     The new ids come from ``LAST_INSERT_ID()`` when the server hands a
@@ -200,15 +213,30 @@ class LoadDataUserWriter(MySQLUserWriter):
     def insert(self, rows, now=None):
         if not rows:
             return {}
-        now = (now or utcnow()).astimezone(datetime.UTC).strftime("'%Y-%m-%d %H:%M:%S.%f'")
         escape = self.infile_escape
         data = "".join([f"{escape(name)}\t{escape(email)}\t{birth_date}\n"
                         for name, email, birth_date in rows]).encode()
+        inserted = self._load(data, len(rows), "name, email, birth_date", now)
+        return self._loaded_ids(inserted, [email for _, email, _ in rows])
+
+    def insert_columns(self, names, emails, dates):
+        """:meth:`insert` without a Python step per row: the text is joined in C."""
+        special = INFILE_NEEDS_ESCAPE.search
+        if special("".join(names)) or special("".join(emails)) or not names:
+            return super().insert_columns(names, emails, dates)
+        rows = sorted(zip(emails, names, dates, strict=True))  # by e-mail: they are distinct
+        data = ("\n".join(map("\t".join, rows)) + "\n").encode()
+        inserted = self._load(data, len(rows), "email, name, birth_date")
+        return self._loaded_ids(inserted, list(map(operator.itemgetter(0), rows)))
+
+    def _load(self, data, count, columns, now=None):
+        """LOAD DATA of ``count`` rows of text; returns how many went in."""
+        now = (now or utcnow()).astimezone(datetime.UTC).strftime("'%Y-%m-%d %H:%M:%S.%f'")
         self.raw.infile_data = data
         try:
             cursor = self._run(
                 f"LOAD DATA LOCAL INFILE '{INFILE_NAME}' IGNORE INTO TABLE users "
-                "CHARACTER SET utf8mb4 (name, email, birth_date) "
+                f"CHARACTER SET utf8mb4 ({columns}) "
                 f"SET password_hash = NULL, is_admin = 0, created_at = {now}, "
                 f"updated_at = {now}")
         finally:
@@ -216,17 +244,21 @@ class LoadDataUserWriter(MySQLUserWriter):
         inserted = cursor.rowcount
         # IGNORE makes any bad value a warning: only a skipped duplicate may be one.
         warnings = self.raw.infile_warnings
-        if warnings != len(rows) - inserted:
-            raise RuntimeError(f"LOAD DATA of {len(rows)} rows inserted {inserted} with "
+        if warnings != count - inserted:
+            raise RuntimeError(f"LOAD DATA of {count} rows inserted {inserted} with "
                                f"{warnings} warnings: a value was changed, not only skipped")
+        return inserted
+
+    def _loaded_ids(self, inserted, emails):
+        """``{email: id}`` of the ``inserted`` rows of the last LOAD DATA, sent in this order."""
         if not inserted:
             return {}
         first = self._run("SELECT LAST_INSERT_ID()").fetchone()[0]
-        if inserted == len(rows):
-            return {email: first + k for k, (_, email, _) in enumerate(rows)}
-        quoted = ",".join(f"'{self.escape(email)}'" for _, email, _ in rows)
+        if inserted == len(emails):
+            return dict(zip(emails, range(first, first + len(emails)), strict=True))
+        quoted = ",".join([f"'{self.escape(email)}'" for email in emails])
         cursor = self._run(f"SELECT id, email FROM users WHERE id >= {int(first)} AND "
-                           f"id < {int(first) + len(rows)} AND email IN ({quoted})")
+                           f"id < {int(first) + len(emails)} AND email IN ({quoted})")
         return {email: user_id for user_id, email in cursor.fetchall()}
 
     @staticmethod
