@@ -80,6 +80,32 @@ def test_planner_agrees_with_the_csv_module_on_random_files():
     assert checked > 2000
 
 
+def test_a_plan_does_not_depend_on_where_the_blocks_end(monkeypatch):
+    """Quotes, newlines and chunk cuts that straddle the planner's read blocks."""
+    import vexpenses_csv_import.csvfile as csvfile
+
+    rng = random.Random(5)
+    pieces = ["a", ",", '"', "\n", "\r\n", '""', "é", "ab,c\n", '"x\ny",z\n']
+    checked = 0
+    for _ in range(1500):
+        data = ("Nome,E-mail,Data de nascimento\n"
+                + "".join(rng.choice(pieces) for _ in range(rng.randint(1, 80)))).encode()
+        chunk_bytes = rng.randint(1, 40)
+        try:
+            whole = plan_file(io.BytesIO(data), chunk_bytes, 1000)
+        except FileError as exc:
+            whole = exc.message
+        monkeypatch.setattr(csvfile, "BLOCK", rng.randint(32, 40))  # the header fits in one
+        try:
+            blocks = plan_file(io.BytesIO(data), chunk_bytes, 1000)
+        except FileError as exc:
+            blocks = exc.message
+        monkeypatch.undo()
+        assert blocks == whole, data
+        checked += not isinstance(whole, str)
+    assert checked > 500
+
+
 def test_chunks_cover_the_file_at_record_boundaries():
     data = b"Nome,E-mail,Data de nascimento\n" + b"".join(
         b'"Name\n%d",n%d@example.com,1990-01-01\n' % (i, i) for i in range(100))

@@ -25,8 +25,7 @@ BLOCK = 1 << 20
 DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y")
 # Bytes that can precede a quote that opens a quoted field.
 _FIELD_STARTS = frozenset(b"\n")
-_QUOTE, _NEWLINE = ord('"'), ord("\n")
-_INTERESTING = re.compile(rb'["\n]')
+_NEWLINE = ord("\n")
 
 
 class FileError(Exception):
@@ -173,19 +172,19 @@ class _Scanner:
         if base + len(block) - self.record_start > self.max_line + 1:
             self._too_long()
 
-    def _feed_plain(self, block, base):
-        # No quotes: every newline ends a record, so counting is done in C;
-        # positions are looked up only where a chunk is cut.
-        pos = 0
+    def _feed_plain(self, block, base, pos=0, end=None):
+        # No quotes in block[pos:end]: every newline ends a record, so counting
+        # is done in C; positions are looked up only where a chunk is cut.
+        end = len(block) if end is None else end
         while True:
             need = self.chunk_start + self.chunk_bytes - base - 1
-            cut = block.find(b"\n", max(need, pos))
+            cut = block.find(b"\n", max(need, pos), end)
             if cut < 0:
                 break
             self._count_plain(block, base, pos, cut + 1)
             self._cut(base + cut + 1)
             pos = cut + 1
-        self._count_plain(block, base, pos, len(block))
+        self._count_plain(block, base, pos, end)
 
     def _count_plain(self, block, base, start, end):
         """Count the records that end in ``block[start:end]``."""
@@ -199,20 +198,27 @@ class _Scanner:
         self.record_start = base + end - len(lines[-1])
 
     def _feed_quoted(self, block, base):
-        for match in _INTERESTING.finditer(block):
-            pos = match.start()
-            offset = base + pos
-            if block[pos] == _QUOTE:
-                if self.in_quotes:
-                    self.in_quotes = False
-                    self.closed_at = offset
-                else:
-                    before = block[pos - 1] if pos else self.prev
-                    if (before in _FIELD_STARTS or before == self.delimiter
-                            or offset == self.record_start or self.closed_at == offset - 1):
-                        self.in_quotes = True
-            elif not self.in_quotes:
-                self._record_end(offset + 1)
+        # From quote to quote: the stretches outside quotes are counted as
+        # plain ones, and the newlines inside quotes are skipped.
+        pos = 0
+        while True:
+            quote = block.find(b'"', pos)
+            if self.in_quotes:
+                if quote < 0:
+                    return
+                self.in_quotes = False
+                self.closed_at = base + quote
+            else:
+                self._feed_plain(block, base, pos, len(block) if quote < 0 else quote)
+                if quote < 0:
+                    return
+                offset = base + quote
+                before = block[quote - 1] if quote else self.prev
+                # A quote opens a field only at its start (or is the second of "").
+                if (before in _FIELD_STARTS or before == self.delimiter
+                        or offset == self.record_start or self.closed_at == offset - 1):
+                    self.in_quotes = True
+            pos = quote + 1
 
     def finish(self, size):
         if self.in_quotes:
