@@ -8,6 +8,7 @@ tasks that stayed in the outbox because their send after commit failed.
 """
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 import os
@@ -131,6 +132,10 @@ def worker_main(config_uri, slot):
     try:
         env = bootstrap_app(config_uri)
         registry = env["registry"]
+        # The app's objects live as long as the process: keep them out of the
+        # collector's full passes, which a task allocating many rows (an
+        # import) otherwise triggers every few dozen batches, each walking them all.
+        gc.freeze()
         try:
             asyncio.run(serve(registry))
         finally:
