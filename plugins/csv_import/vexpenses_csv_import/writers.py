@@ -224,10 +224,14 @@ class LoadDataUserWriter(MySQLUserWriter):
         special = INFILE_NEEDS_ESCAPE.search
         if special("".join(names)) or special("".join(emails)) or not names:
             return super().insert_columns(names, emails, dates)
-        rows = sorted(zip(emails, names, dates, strict=True))  # by e-mail: they are distinct
+        # In e-mail order, sorting indexes: no tuple per row.
+        order = sorted(range(len(emails)), key=emails.__getitem__)
+        names, emails, dates = (list(map(column.__getitem__, order))
+                                for column in (names, emails, dates))
+        rows = zip(emails, names, dates, strict=True)
         data = ("\n".join(map("\t".join, rows)) + "\n").encode()
-        inserted = self._load(data, len(rows), "email, name, birth_date")
-        return self._loaded_ids(inserted, list(map(operator.itemgetter(0), rows)))
+        inserted = self._load(data, len(emails), "email, name, birth_date")
+        return self._loaded_ids(inserted, emails)
 
     def _load(self, data, count, columns, now=None):
         """LOAD DATA of ``count`` rows of text; returns how many went in."""
