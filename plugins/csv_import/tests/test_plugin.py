@@ -36,7 +36,7 @@ def test_every_setting_is_documented():
 
 
 def test_settings_env_wins_and_bad_values_stop_start_up():
-    assert read_settings({}, {})["chunk_bytes"] == 256 * 1024
+    assert read_settings({}, {})["chunk_bytes"] == 1024 * 1024
     options = read_settings({"vexpenses.csv_import.batch_rows": "50"},
                             {"VEXPENSES_CSV_IMPORT_BATCH_ROWS": "70"})
     assert options["batch_rows"] == 70

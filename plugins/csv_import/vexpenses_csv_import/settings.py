@@ -6,8 +6,8 @@ from vexpenses_core.settings import PluginSettings, Setting, number, one_of, tex
 SETTINGS = PluginSettings(
     "csv_import",
     Setting("max_upload_bytes", "104857600", number()),
-    Setting("chunk_bytes", "262144", number()),
-    Setting("batch_rows", "2000", number()),
+    Setting("chunk_bytes", "1048576", number()),
+    Setting("batch_rows", "5000", number()),
     # Chunks of one import processed at once; 0 for all of them.
     Setting("parallel_chunks", "2", number(0)),
     Setting("max_line_bytes", "65536", number()),
