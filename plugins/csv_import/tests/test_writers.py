@@ -169,3 +169,48 @@ def test_columns_go_in_sorted_by_email_with_exact_ids(testapp):
         by_email = sorted(inserted)
         assert [inserted[e] for e in by_email] == sorted(inserted.values())
     assert users["taken@example.com"].name == "Already Here"
+
+
+def test_a_refusal_is_found_at_start_up_not_at_the_first_import(testapp, monkeypatch, caplog):
+    import logging
+
+    import vexpenses_csv_import
+    from vexpenses_csv_import import writers
+
+    registry = testapp.app.registry
+    asked = []
+    monkeypatch.setattr(writers, "_infile_engines", {})
+    monkeypatch.setattr(writers, "accepts_local_infile",
+                        lambda engine: asked.append(engine) or False)
+    with caplog.at_level(logging.WARNING, logger="vexpenses_csv_import.writers"):
+        vexpenses_csv_import.vexpenses_app_created(registry=registry)
+    if registry.dbengine.dialect.name != "mysql":
+        assert asked == [] and caplog.text == ""  # SQLite: nothing to ask
+        return
+    assert len(asked) == 1 and "refuses LOAD DATA LOCAL INFILE" in caplog.text
+    # The answer is kept: a chunk asks no more and writes with INSERTs.
+    assert writers.infile_engine(registry.dbengine) is None and len(asked) == 1
+
+
+def test_a_database_down_at_start_up_is_asked_again_later(testapp, monkeypatch, caplog):
+    import logging
+
+    import vexpenses_csv_import
+    from vexpenses_csv_import import writers
+
+    registry = testapp.app.registry
+    if registry.dbengine.dialect.name != "mysql":
+        pytest.skip("LOAD DATA is MariaDB/MySQL's")
+    monkeypatch.setattr(writers, "_infile_engines", {})
+
+    def down(engine):
+        raise OperationalError("LOAD DATA", {}, Exception(2003, "Can't connect"))
+
+    monkeypatch.setattr(writers, "accepts_local_infile", down)
+    with caplog.at_level(logging.WARNING, logger="vexpenses_csv_import.writers"):
+        vexpenses_csv_import.vexpenses_app_created(registry=registry)  # does not raise
+    assert "the first import will ask again" in caplog.text and writers._infile_engines == {}
+    monkeypatch.setattr(writers, "accepts_local_infile", lambda engine: True)
+    engine = writers.infile_engine(registry.dbengine)
+    assert engine is not None
+    engine.dispose()

@@ -10,7 +10,7 @@ from vexpenses_core import hookimpl
 from vexpenses_core.accounts.ratelimit import limits_storage
 from vexpenses_core.redis_client import redis_key
 
-from . import commands, hookspecs, openapi, tasks
+from . import commands, hookspecs, openapi, tasks, writers
 from .interfaces import IProgressStore, IUploadStorage
 from .progress import RedisProgressStore
 from .quotas import ImportQuotas
@@ -59,6 +59,11 @@ def vexpenses_check_settings(settings):
 @hookimpl
 def vexpenses_includeme(config):
     config.include("vexpenses_csv_import")
+
+
+@hookimpl
+def vexpenses_app_created(registry):
+    writers.check_local_infile(registry.dbengine)
 
 
 @hookimpl

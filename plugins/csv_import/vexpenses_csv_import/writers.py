@@ -354,6 +354,22 @@ def infile_engine(engine):
         return _infile_engines[key]
 
 
+def check_local_infile(engine):
+    """Ask the server at start-up whether it takes LOAD DATA LOCAL (see :func:`infile_engine`).
+
+    A refusal is logged when the process starts, not at its first import.
+    A server that does not answer yet is asked again at the first chunk.
+    """
+    try:
+        engine = infile_engine(engine)
+    except Exception as exc:
+        log.warning("Could not ask the database server whether it takes LOAD DATA LOCAL "
+                    "INFILE (%s); the first import will ask again.", exc)
+        return
+    if engine is not None:
+        engine.dispose()  # no idle connection kept for a process that may never import
+
+
 def _connect_infile(dialect, connection_record, cargs, cparams):
     return InfileConnection(*cargs, **cparams)
 
