@@ -16,6 +16,7 @@ from .hookspecs import hookimpl, hookspec
 from .logging import install_record_factory
 from .openapi import envelope, error_response, request_body, response, schema_ref
 from .plugins import check_configuration
+from .request_class import build_request_class
 from .schemas import Body, Reply, invalid, validate
 from .scripting import bootstrap_app
 from .settings import ConfigurationError
@@ -89,6 +90,7 @@ def make_wsgi_app(config):
         if applied:
             log.info("applied %d migration(s): %s", len(applied), ", ".join(applied))
     app = config.make_wsgi_app()
+    build_request_class(app)
     atexit.register(registry.queue.close)
     registry.pm.hook.vexpenses_app_created(registry=registry)
     return app
