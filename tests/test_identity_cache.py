@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -13,8 +14,10 @@ import sqlalchemy as sa
 from pyramid.request import Request
 from pyramid.scripting import prepare
 
+from vexpenses_core import make_app
 from vexpenses_core.identity import IdentityCache
 from vexpenses_core.models import AuthSession, User
+from vexpenses_core.settings import ConfigurationError
 from vexpenses_core.testing import make_user
 
 
@@ -209,13 +212,75 @@ def test_without_a_shared_redis_the_cache_is_off(testapp):
 
 
 def test_a_logout_in_one_process_is_seen_by_another_at_once(make_testapp, redis_url):
-    shared = {"vexpenses.redis_url": redis_url,
+    # Copies kept for 2 s, so that only the logout's wait can make this pass.
+    shared = {"vexpenses.redis_url": redis_url, "vexpenses.identity_cache_local_ms": "2000",
               "vexpenses.redis_prefix": f"test:{uuid.uuid4().hex}:"}
     web1, web2 = make_testapp(**shared), make_testapp(**shared)
     _, token = make_user(web1.app.registry, email="two@example.com")
-    assert me(web2, token).json["data"]["email"] == "two@example.com"  # cached by web2
+    assert me(web2, token).json["data"]["email"] == "two@example.com"  # cached in Redis
+    me(web2, token)  # and now copied in web2
+    assert web2.app.registry.identity_cache.local
     web1.get("/api/v1/user/logout", headers={"Authorization": f"Bearer {token}"}, status=201)
     me(web2, token, status=401)
+
+
+class CountingReader:
+    def __init__(self, reader):
+        self.reader, self.calls = reader, 0
+
+    def hmget(self, *args):
+        self.calls += 1
+        return self.reader.hmget(*args)
+
+
+def test_a_busy_token_asks_redis_once_per_window(make_testapp, redis_url, monkeypatch):
+    app = make_testapp(**{"vexpenses.redis_url": redis_url,
+                          "vexpenses.identity_cache_local_ms": "500"})
+    _, token = make_user(app.app.registry, email="busy@example.com")
+    me(app, token)  # cached in Redis
+    cache = app.app.registry.identity_cache
+    cache.reader = reader = CountingReader(cache.reader)
+    now = [1000.0]
+    monkeypatch.setattr("vexpenses_core.identity.time.monotonic", lambda: now[0])
+    for _ in range(5):
+        me(app, token)
+        now[0] += 0.1
+    assert reader.calls == 1
+    now[0] += 0.1  # 0.6 s after the question: the copy is too old
+    me(app, token)
+    assert reader.calls == 2
+
+
+def test_with_no_window_every_request_asks_redis(make_testapp, redis_url):
+    app = make_testapp(**{"vexpenses.redis_url": redis_url,
+                          "vexpenses.identity_cache_local_ms": "0"})
+    _, token = make_user(app.app.registry, email="every@example.com")
+    me(app, token)
+    cache = app.app.registry.identity_cache
+    cache.reader = reader = CountingReader(cache.reader)
+    for _ in range(3):
+        me(app, token)
+    assert reader.calls == 3 and not cache.local
+
+
+def test_a_change_answers_only_once_every_copy_has_expired(make_testapp, redis_url):
+    app = make_testapp(**{"vexpenses.redis_url": redis_url,
+                          "vexpenses.identity_cache_local_ms": "300"})
+    _, token = make_user(app.app.registry, email="wait@example.com")
+    me(app, token)
+    started = time.monotonic()
+    app.patch_json("/api/v1/user/me", {"name": "Renamed"},
+                   headers={"Authorization": f"Bearer {token}"})
+    assert time.monotonic() - started >= 0.3
+    me(app, token)  # a read forgets nothing, so it does not wait
+    assert me(app, token).json["data"]["name"] == "Renamed"
+
+
+@pytest.mark.parametrize("value", ["-1", "2001", "soon"])
+def test_the_window_must_be_0_to_2000_ms(tmp_path, environ_clean, value):
+    with pytest.raises(ConfigurationError, match="vexpenses.identity_cache_local_ms"):
+        make_app({"vexpenses.database_url": f"sqlite:///{tmp_path}/a.db",
+                  "vexpenses.identity_cache_local_ms": value})
 
 
 SECOND_PROCESS = """

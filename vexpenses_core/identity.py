@@ -22,7 +22,15 @@ host. After the commit, again, at best effort: a request that read the old
 row between the two loads from the database and writes back only if ``gen``
 did not change meanwhile, so it can't leave the revoked session cached.
 Entries live ``vexpenses.identity_cache_seconds`` at most (0 turns the cache
-off); if Redis fails, requests fall back to the database. Without a real
+off); if Redis fails, requests fall back to the database.
+
+Each process also keeps what Redis answered for a very short time,
+``vexpenses.identity_cache_local_ms`` (100 ms), counted from before it
+asked: a busy token then costs one Redis round trip per process per 100 ms,
+not one per request. A transaction that forgot users does not answer until
+that long after Redis confirmed the forget: by then every copy read before
+the forget has expired in every process, and one read after it has nothing
+to copy. So a logout that answered has still ended the session everywhere. Without a real
 Redis (the embedded default) the cache is off: an in-memory one would not
 see a change made by another process, such as ``vexpenses create-admin``.
 """
@@ -30,6 +38,7 @@ see a change made by another process, such as ``vexpenses create-admin``.
 import datetime
 import json
 import logging
+import time
 import uuid
 
 import redis
@@ -37,6 +46,7 @@ from sqlalchemy import event, inspect
 from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 from sqlalchemy.orm.base import manager_of_class
 
+from .hashreads import reader_for
 from .models import AuthSession, User
 from .redis_client import redis_key, write_replicated
 
@@ -49,6 +59,7 @@ TIMES = ("email_verified_at", "disabled_at", "created_at", "updated_at")
 MANAGER = manager_of_class(User)
 TABLES = (User.__tablename__, AuthSession.__tablename__)
 STALE = "vexpenses.stale_users"
+FORGOTTEN_AT = "vexpenses.users_forgotten_at"
 EVERYONE = "*"
 
 
@@ -57,12 +68,17 @@ class IdentityCache:
     # once); decoding its answer need not be redone: an entry's text holds
     # the same user until it changes, so the decoded fields are remembered.
     DECODED_MAX = 4096
+    LOCAL_MAX = 4096
 
-    def __init__(self, redis_client, prefix, ttl):
+    def __init__(self, redis_client, prefix, ttl, local_seconds=0):
         self.redis = redis_client
+        # The read on every request skips redis-py's per-command cost where it can.
+        self.reader = reader_for(redis_client) or redis_client
         self.prefix = prefix  # key prefix, ends with ":"
         self.ttl = ttl
         self.decoded = {}  # entry text -> (session expiry, user fields or None)
+        self.local_seconds = local_seconds if ttl else 0
+        self.local = {}  # (key, session id) -> (good until, entry text, gen)
 
     def key(self, user_id):
         return f"{self.prefix}{user_id}"
@@ -71,13 +87,24 @@ class IdentityCache:
         """``(user or None, gen)``: a detached :class:`User` on a hit."""
         if not self.ttl:
             return None, None
-        try:
-            raw, gen = self.redis.hmget(self.key(user_id), session_id, "gen")
-        except redis.RedisError:
-            log.warning("identity cache unavailable; reading the database", exc_info=True)
-            return None, None
-        if raw is None:
-            return None, gen
+        key = self.key(user_id)
+        asked = time.monotonic()
+        copy = self.local.get((key, session_id))
+        if copy is not None and asked < copy[0]:
+            _, raw, gen = copy
+        else:
+            try:
+                raw, gen = self.reader.hmget(key, session_id, "gen")
+            except redis.RedisError:
+                log.warning("identity cache unavailable; reading the database", exc_info=True)
+                return None, None
+            if raw is None:
+                return None, gen
+            if self.local_seconds:
+                if len(self.local) >= self.LOCAL_MAX:
+                    self.local.clear()
+                # Good until counted from before the question: see wait_out().
+                self.local[key, session_id] = (asked + self.local_seconds, raw, gen)
         found = self.decoded.get(raw)
         if found is None:
             data = json.loads(raw)
@@ -118,6 +145,7 @@ class IdentityCache:
         """
         if not self.ttl or not user_ids:
             return
+        self.local.clear()  # this process's copies; the others' expire (wait_out)
         try:
             if EVERYONE in user_ids:
                 keys = list(self.redis.scan_iter(f"{self.prefix}*", count=1000))
@@ -134,6 +162,17 @@ class IdentityCache:
                 raise
             log.error("could not forget cached identities of users %s; they expire within "
                       "%d s", sorted(map(str, user_ids)), self.ttl, exc_info=True)
+
+
+    def wait_out(self, forgotten_at):
+        """Sleep until every process's copy read before ``forgotten_at`` has expired.
+
+        ``forgotten_at`` is when Redis confirmed a forget (``time.monotonic()``);
+        a copy is good for ``local_seconds`` from before it was asked for.
+        """
+        remaining = forgotten_at + self.local_seconds - time.monotonic()
+        if remaining > 0:
+            time.sleep(remaining)
 
 
 FORGET_SCRIPT = """
@@ -232,12 +271,16 @@ def listen(session_factory, cache):
         session.flush()  # changes not flushed yet mark their users too
         if session.info.get(STALE):
             cache.forget(session.info[STALE], strict=True)  # raises: no commit
+            session.info[FORGOTTEN_AT] = time.monotonic()
 
     def after_commit(session):
         # A savepoint's release fires this too; forget at the real commit.
         # Marks left by a rollback are kept: forgetting too much only costs a miss.
         if not session.in_nested_transaction():
             cache.forget(session.info.pop(STALE, ()))
+            forgotten_at = session.info.pop(FORGOTTEN_AT, None)
+            if forgotten_at is not None:
+                cache.wait_out(forgotten_at)  # then the change is seen everywhere
 
     event.listen(session_factory, "before_commit", before_commit)
     event.listen(session_factory, "after_commit", after_commit)
@@ -249,6 +292,7 @@ def includeme(config):
         return
     settings = registry.settings
     ttl = settings["vexpenses.identity_cache_seconds"] if settings["vexpenses.redis_url"] else 0
-    registry.identity_cache = IdentityCache(registry.redis, redis_key(registry, "identity", ""),
-                                            ttl)
+    registry.identity_cache = IdentityCache(
+        registry.redis, redis_key(registry, "identity", ""), ttl,
+        local_seconds=settings["vexpenses.identity_cache_local_ms"] / 1000)
     listen(registry.dbsession_factory, registry.identity_cache)

@@ -37,6 +37,7 @@ ENV_SETTINGS = {
     "vexpenses.max_body_bytes": "VEXPENSES_MAX_BODY_BYTES",
     "vexpenses.access_token_seconds": "VEXPENSES_ACCESS_TOKEN_SECONDS",
     "vexpenses.identity_cache_seconds": "VEXPENSES_IDENTITY_CACHE_SECONDS",
+    "vexpenses.identity_cache_local_ms": "VEXPENSES_IDENTITY_CACHE_LOCAL_MS",
     "vexpenses.jwt_algorithm": "VEXPENSES_JWT_ALGORITHM",
     "vexpenses.jwt_private_key_file": "VEXPENSES_JWT_PRIVATE_KEY_FILE",
     "vexpenses.jwt_public_key_file": "VEXPENSES_JWT_PUBLIC_KEY_FILE",
@@ -88,6 +89,7 @@ DEFAULTS = {
     "vexpenses.max_body_bytes": str(1024 * 1024),
     "vexpenses.access_token_seconds": "900",
     "vexpenses.identity_cache_seconds": "300",
+    "vexpenses.identity_cache_local_ms": "100",
     "vexpenses.jwt_algorithm": "HS256",
     "vexpenses.jwt_private_key_file": "",
     "vexpenses.jwt_public_key_file": "",
@@ -269,6 +271,8 @@ def read_settings(settings, environ=None):
     parse("vexpenses.identity_cache_seconds", _positive_int,
           "vexpenses.identity_cache_seconds", result["vexpenses.identity_cache_seconds"],
           zero=True)
+    parse("vexpenses.identity_cache_local_ms", _bounded_int, "vexpenses.identity_cache_local_ms",
+          result["vexpenses.identity_cache_local_ms"], LOCAL_MS_MAX)
     memory, parallelism = (result["vexpenses.argon2.memory_cost"],
                            result["vexpenses.argon2.parallelism"])
     if isinstance(memory, int) and isinstance(parallelism, int) and memory < 8 * parallelism:
@@ -517,6 +521,17 @@ def plugin_list(value, name, base=()):
         elif word[0] == "-" and plugin in plugins:
             plugins.remove(plugin)
     return plugins
+
+
+# Every change to a user or a login session waits this long before it answers.
+LOCAL_MS_MAX = 2000
+
+
+def _bounded_int(name, value, most):
+    number = _positive_int(name, value, zero=True)
+    if number > most:
+        raise ConfigurationError(f"{name} must be at most {most}, not {value!r}")
+    return number
 
 
 def _positive_int(name, value, zero=False):
