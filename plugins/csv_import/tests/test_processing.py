@@ -443,3 +443,26 @@ def test_on_mariadb_every_batch_goes_in_with_load_data(app):
     data = finished_status(app, app.token, res.json["data"]["id"])
     assert (data["imported"], data["duplicates"]) == (30, 1)
     assert loads() - before >= 11  # SMALL: at most 3 rows a batch
+
+
+def test_a_taken_email_in_a_batch_checked_at_once_is_reported_with_its_row(app, monkeypatch):
+    """The batch path leaves duplicates to the unique index, and still reports each
+    one with its own row number and fields."""
+    taken = []
+
+    def spy(rows, today, real=csvfile.check_batch):
+        result = real(rows, today)
+        taken.append(result is not None)
+        return result
+
+    monkeypatch.setattr(csvfile, "check_batch", spy)
+    rows = people(5) + [("Ana Again", "ANA@Example.com", "1990-01-01")] + people(3, start=5)
+    res = upload(app, app.token, make_csv(rows), send_invitations="false")
+    data = finished_status(app, app.token, res.json["data"]["id"])
+    assert (data["imported"], data["duplicates"], data["rejected"]) == (8, 1, 0)
+    assert taken and all(taken)  # every batch took the batch path, the duplicate's too
+    report = app.get(f"/api/v1/user/import-status/{data['id']}/errors", headers=auth(app.token))
+    [line] = [line for line in report.text.splitlines() if "Ana Again" in line]
+    assert line.startswith("7,Ana Again,ANA@Example.com,1990-01-01,")
+    ids = [i for c in app.recorder.named("users_imported") for i in c["user_ids"]]
+    assert len(ids) == len(set(ids)) == 8
