@@ -122,6 +122,9 @@ def test_chunks_cover_the_file_at_record_boundaries():
     (b"Nome,E-mail,Data de nascimento\n\x00", "NUL"),
     (b"Nome,E-mail,Data de nascimento\n" + b"x" * 1500, "longer than"),
     (b'Nome,E-mail,Data de nascimento\n"' + b"x\n" * 600, "longer than"),
+    # The row named is the long one, not the first of the block.
+    (b"Nome,E-mail,Data de nascimento\nab,c\n" + b"x" * 1500 + b"\nd,e\n", "Row 3 is longer"),
+    (b'Nome,E-mail,Data de nascimento\n"a\nb",c\nd\n' + b"x" * 1500 + b"\n", "Row 4 is longer"),
     (b"Nome,E-mail,Data de nascimento\nJo\xe3o,a@b.com,1990-01-01\n", "UTF-8"),
     (b"Nome,E-mail,Data de nascimento\nJo\xc3", "UTF-8"),
 ])

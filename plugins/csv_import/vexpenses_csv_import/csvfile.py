@@ -188,11 +188,19 @@ class _Scanner:
 
     def _count_plain(self, block, base, start, end):
         """Count the records that end in ``block[start:end]``."""
+        if base + end - self.record_start <= self.max_line:  # no line in it can be too long
+            ends = block.count(b"\n", start, end)
+            if ends:
+                self.records += ends
+                self.record_start = base + block.rindex(b"\n", start, end) + 1
+            return
         lines = block[start:end].split(b"\n")
         if len(lines) == 1:
             return
-        first = base + start - self.record_start + len(lines[0])
-        if max(first, max(map(len, lines[1:-1]), default=0)) > self.max_line:
+        lengths = [base + start - self.record_start + len(lines[0]), *map(len, lines[1:-1])]
+        if max(lengths) > self.max_line:
+            # Name the record that is too long, not the first of the stretch.
+            self.records += next(i for i, n in enumerate(lengths) if n > self.max_line)
             self._too_long()
         self.records += len(lines) - 1
         self.record_start = base + end - len(lines[-1])
