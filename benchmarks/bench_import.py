@@ -242,6 +242,56 @@ def bench_import(app, path, database, workers, tmp):
             "server_cpu_us": server * per_row}
 
 
+def bench_in_process(app, path, database):
+    """The import's worker side in this process, one chunk after another, timed in CPU.
+
+    No worker processes, no queue: the plan and every chunk run here, as a
+    worker runs them (the app's objects frozen out of the collector, as
+    there). The CPU time is this process's alone, so the figure holds on a
+    busy machine, and a profiler can be put around it.
+    """
+    import gc
+
+    from pyramid.scripting import prepare
+    from vexpenses_csv_import.models import Import
+    from vexpenses_csv_import.processing import ImportProcessor
+
+    from vexpenses_core.tasks.runner import make_task_request
+    from vexpenses_core.testing import make_user
+    from vexpenses_core.transactions import in_transaction
+
+    reset_tables(database)
+    registry = app.registry
+    _, token = make_user(registry, email="bench@vexpenses.test", is_admin=True)
+    testapp = webtest.TestApp(app, extra_environ={"REMOTE_ADDR": "127.0.0.1"})
+    res = testapp.post("/api/v1/user/upload", upload_files=[("file", path.name,
+                                                             path.read_bytes())],
+                       headers={"Authorization": f"Bearer {token}"}, status=201)
+    import_id = res.json["data"]["id"]
+
+    def request():
+        req = make_task_request(registry)
+        prepare(request=req, registry=registry)
+        return req
+
+    gc.freeze()
+    started = time.process_time()
+    req = request()
+    in_transaction(req.tm, lambda: ImportProcessor(req).plan(import_id))
+    planned = time.process_time()
+    req = request()
+    chunks = in_transaction(req.tm, lambda: req.dbsession.get(Import, import_id).chunks_total)
+    for index in range(chunks):
+        req = request()
+        ImportProcessor(req).process_chunk(import_id, index, lambda index: None)
+    done = time.process_time()
+    req = request()
+    counts = in_transaction(req.tm, lambda: req.dbsession.get(Import, import_id).counts())
+    return {"plan_us": (planned - started) * 1e6 / counts["total"],
+            "chunks_us": (done - planned) * 1e6 / counts["total"], "chunks": chunks,
+            "counts": counts}
+
+
 def server_ticks():
     """CPU ticks of the local mariadbd/mysqld so far (0 when it is not on this host)."""
     for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
@@ -329,6 +379,8 @@ def main(argv=None):
     parser.add_argument("--batch-rows", type=int, help="vexpenses.csv_import.batch_rows")
     parser.add_argument("--parallel-chunks", type=int,
                         help="vexpenses.csv_import.parallel_chunks (0: no cap)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="only the workers' CPU per row, measured in this process")
     parser.add_argument("--json", help="also write the results as JSON to this file")
     args = parser.parse_args(argv)
     for name, var in (("threads", "VEXPENSES_WORKER_THREADS"),
@@ -360,6 +412,20 @@ def main(argv=None):
           f"batch {args.batch_rows or options['batch_rows']} rows, parallel chunks "
           f"{WORKER_ENV.get('VEXPENSES_CSV_IMPORT_PARALLEL_CHUNKS', options['parallel_chunks'])}",
           flush=True)
+
+    if args.in_process:
+        for size in sizes:
+            path = data_dir / f"users-{size}.csv"
+            write_csv(path, size)
+            cpu = bench_in_process(app, path, args.database)
+            assert cpu["counts"]["imported"] == size, cpu
+            print(f"{size:>9,} rows in one process: CPU per row {cpu['plan_us']:.2f} us "
+                  f"planning + {cpu['chunks_us']:.2f} us in {cpu['chunks']} chunks = "
+                  f"{cpu['plan_us'] + cpu['chunks_us']:.2f} us", flush=True)
+        reset_tables(args.database)
+        app.registry.redis.delete(app.registry.settings["vexpenses.tasks.queue"])
+        app.registry.queue.close()
+        return
 
     results = {"sizes": {}}
     for size in sizes:
