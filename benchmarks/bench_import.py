@@ -88,7 +88,7 @@ def connect(database=None, **kwargs):
                            charset="utf8mb4", autocommit=True, **kwargs)
 
 
-def make_app(database_url, redis_url, prefix, queue, upload_dir):
+def make_app(database_url, redis_url, prefix, queue, upload_dir, plugins="csv_import"):
     from vexpenses_core import make_app as core_make_app
     from vexpenses_core.settings import ENV_SETTINGS
 
@@ -98,7 +98,7 @@ def make_app(database_url, redis_url, prefix, queue, upload_dir):
         "vexpenses.env": "testing",
         "vexpenses.database_url": database_url,
         "vexpenses.redis_url": redis_url,
-        "vexpenses.plugins": "csv_import",
+        "vexpenses.plugins": plugins,
         "vexpenses.jwt_secret": JWT_SECRET,
         "vexpenses.redis_prefix": prefix,
         "vexpenses.tasks.queue": queue,
@@ -216,8 +216,9 @@ def bench_import(app, path, database, workers, tmp):
         cpu_before = {pid: cpu_ticks(pid) for pid in rss.workers()}
         server_before = server_ticks()
         started = time.monotonic()
-        res = testapp.post("/api/v1/user/upload", upload_files=[("file", path.name,
-                                                                 path.read_bytes())],
+        # No invitations: with the mailer enabled they would be another benchmark.
+        res = testapp.post("/api/v1/user/upload", params={"send_invitations": "false"},
+                           upload_files=[("file", path.name, path.read_bytes())],
                            headers={"Authorization": f"Bearer {token}"}, status=201)
         accepted = time.monotonic()
         url = f"/api/v1/user/import-status/{res.json['data']['id']}"
@@ -379,6 +380,9 @@ def main(argv=None):
     parser.add_argument("--batch-rows", type=int, help="vexpenses.csv_import.batch_rows")
     parser.add_argument("--parallel-chunks", type=int,
                         help="vexpenses.csv_import.parallel_chunks (0: no cap)")
+    parser.add_argument("--plugins", default="csv_import",
+                        help="vexpenses.plugins of the app and the workers, e.g. "
+                             "'csv_import audit_log mailer' as in production.ini")
     parser.add_argument("--in-process", action="store_true",
                         help="only the workers' CPU per row, measured in this process")
     parser.add_argument("--json", help="also write the results as JSON to this file")
@@ -403,7 +407,7 @@ def main(argv=None):
     run = uuid.uuid4().hex[:8]
     upload_dir = data_dir / "uploads"
     app = make_app(f"{SERVER}/{args.database}?charset=utf8mb4", args.redis_url,
-                   f"bench:{run}:", f"bench:{run}:tasks", str(upload_dir))
+                   f"bench:{run}:", f"bench:{run}:tasks", str(upload_dir), args.plugins)
     options = app.registry.csv_import_options
     threads = args.threads or app.registry.settings["vexpenses.worker.threads"]
     print(f"vexpenses CSV import benchmark, {datetime.date.today()}, {os.cpu_count()} CPUs, "
