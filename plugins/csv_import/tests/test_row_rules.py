@@ -13,7 +13,13 @@ import pathlib
 import random
 
 import pytest
-from vexpenses_csv_import.csvfile import DATE_FORMATS, _check_row_slowly, check_batch, check_row
+from vexpenses_csv_import.csvfile import (
+    _OTHER_SPACE,
+    DATE_FORMATS,
+    _check_row_slowly,
+    check_batch,
+    check_row,
+)
 
 from vexpenses_core.accounts.schemas import Register
 from vexpenses_core.accounts.validation import parse_date
@@ -197,3 +203,8 @@ def test_plain_batches_are_checked_at_once():
                 ["Ana", "a@xn--bcher-kva.de", "1990-05-17"],  # normal form is Unicode
                 ["Ana", "a@example.com"], None):
         assert check_batch([*rows, bad], TODAY) is None, bad
+
+
+def test_the_written_out_white_space_is_what_python_folds():
+    folded = {c for c in map(chr, range(0x110000)) if c.isspace() and c != " "}
+    assert {c for c in map(chr, range(0x110000)) if _OTHER_SPACE.fullmatch(c)} == folded
