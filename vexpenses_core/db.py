@@ -17,7 +17,12 @@ from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
-from .transactions import ATTEMPTS, RETRYABLE_MYSQL_ERRORS, mysql_error_code
+from .transactions import (
+    ATTEMPTS,
+    RETRYABLE_MYSQL_ERRORS,
+    lazy_transaction_manager,
+    mysql_error_code,
+)
 
 # Stable constraint names, so that Alembic migrations mean the same thing on
 # SQLite and MySQL.
@@ -144,7 +149,8 @@ def includeme(config):
     environ as ``app.dbsession``.
     """
     settings = config.get_settings()
-    settings["tm.manager_hook"] = "pyramid_tm.explicit_manager"
+    # The function itself: pyramid_tm would resolve a dotted name on every request.
+    settings["tm.manager_hook"] = lazy_transaction_manager
     settings.setdefault("retry.attempts", ATTEMPTS)  # as tasks and the audit chain
     # A retry needs a copy of the body: none for a body that will get a 413.
     settings.setdefault("retry.activate_hook", "vexpenses_core.bodylimits.retry_attempts")

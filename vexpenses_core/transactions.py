@@ -14,6 +14,8 @@ must follow it, never precede it.
 import logging
 import time
 
+import transaction
+import transaction.interfaces
 from pyramid_retry import IRetryableError, mark_error_retryable
 from sqlalchemy.exc import DBAPIError
 
@@ -147,3 +149,80 @@ def after_commit(request, fn, /, *args, **kwargs):
                         getattr(fn, "__qualname__", repr(fn)), exc_info=True)
 
     request.tm.get().addAfterCommitHook(hook)
+
+
+class LazyTransactionManager(transaction.TransactionManager):
+    """An explicit transaction manager whose transaction starts when first needed.
+
+    pyramid_tm begins and commits a transaction around every request. For a
+    request that never touches the database and registers no hook (a
+    ``GET /me`` answered by the identity cache) that is a transaction object,
+    a logger lookup and an empty two-phase commit: about 17 µs of a 110 µs
+    request. Here ``begin()`` only notes that a transaction is open; the
+    first ``get()`` (a database session joining, an after-commit hook, a
+    savepoint) starts the real one, with the annotations ``begin()``'s
+    caller made. A commit or abort of a transaction nobody used does nothing.
+    """
+
+    def __init__(self):
+        super().__init__(explicit=True)
+        self._pending = None
+
+    def begin(self):
+        if self._txn is not None or self._pending is not None:
+            raise transaction.interfaces.AlreadyInTransaction()
+        self._pending = _PendingTransaction()
+        return self._pending
+
+    def get(self):
+        if self._txn is None and self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.started(super().begin())
+        return super().get()
+
+    def _unused(self):
+        if self._txn is None and self._pending is not None:
+            self._pending = None
+            return True
+        return False
+
+    def commit(self):
+        if not self._unused():
+            super().commit()
+
+    def abort(self):
+        if not self._unused():
+            super().abort()
+
+    def isDoomed(self):
+        if self._txn is None and self._pending is not None:
+            return False
+        return super().isDoomed()
+
+
+class _PendingTransaction:
+    """What ``begin()`` returns until the transaction starts: takes its
+    annotations (pyramid_tm's user and note) and hands them over."""
+
+    def __init__(self):
+        self.user = ""
+        self.notes = []
+        self.txn = None
+
+    def note(self, text):
+        if self.txn is not None:
+            self.txn.note(text)
+        else:
+            self.notes.append(text)
+
+    def started(self, txn):
+        self.txn = txn
+        if self.user:
+            txn.user = self.user
+        for text in self.notes:
+            txn.note(text)
+
+
+def lazy_transaction_manager(request):
+    """pyramid_tm's ``tm.manager_hook``: see :class:`LazyTransactionManager`."""
+    return LazyTransactionManager()
