@@ -17,19 +17,25 @@ from .digests import sha256
 from .interfaces import IPasswordHasher, IRateLimiter
 
 
+def _fields(model, user):
+    # The model's fields, read off the ORM object. Not model_validate(): these
+    # are plain columns, already typed, and the check cost a tenth of a GET /me.
+    return {name: getattr(user, name) for name in model.model_fields}
+
+
 def user_dict(user):
     """The public user object (schemas.User, as published); never a hash or a token."""
-    return schemas.User.model_validate(user, from_attributes=True).model_dump()
+    return _fields(schemas.User, user)
 
 
 def me_dict(user):
     """The user's own profile (schemas.Me): the public object and ``email_verified_at``."""
-    return schemas.Me.model_validate(user, from_attributes=True).model_dump()
+    return _fields(schemas.Me, user)
 
 
 def admin_dict(user):
     """A user as an admin sees them (schemas.AdminUser)."""
-    return schemas.AdminUser.model_validate(user, from_attributes=True).model_dump()
+    return _fields(schemas.AdminUser, user)
 
 
 class UserService:
