@@ -103,7 +103,9 @@ def outbox(registry):
 @one_backend
 def test_a_task_no_replica_confirmed_stays_in_the_outbox_and_is_sent_after(app, redis_sentinel):
     registry = app.app.registry
-    redis_sentinel.cut_replica()
+    # Cut until the primary is dead: the request waits up to a second for a
+    # replica, and a replica back sooner would still get the task.
+    redis_sentinel.cut_replica(seconds=4)
     app.post_json("/api/v1/hello/greetings", {"name": "Ana"}, status=201)
     assert outbox(registry) == ["hello.greet"]  # the send after commit raised
     redis_sentinel.kill_primary()

@@ -152,7 +152,19 @@ class SentinelSetup:
 
         thread = threading.Thread(target=sleep, daemon=True)
         thread.start()
-        time.sleep(0.05)  # the replica is asleep: nothing more reaches it
+        # Asleep once a PING goes unanswered: a fixed pause lost that race on a
+        # busy machine, and the replica then caught up after all.
+        # (A plain socket: redis-py would retry a timeout, with backoff.)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.create_connection(("127.0.0.1", self.replica_port), timeout=1) as probe:
+                probe.settimeout(0.05)
+                probe.sendall(b"PING\r\n")
+                try:
+                    probe.recv(64)
+                except TimeoutError:
+                    break
+            time.sleep(0.01)
         with self.client(self.primary_port) as primary:
             primary.client_kill_filter(_type="replica")
         return thread
