@@ -210,6 +210,17 @@ def test_a_database_down_at_start_up_is_asked_again_later(testapp, monkeypatch, 
     with caplog.at_level(logging.WARNING, logger="vexpenses_csv_import.writers"):
         vexpenses_csv_import.vexpenses_app_created(registry=registry)  # does not raise
     assert "the first import will ask again" in caplog.text and writers._infile_engines == {}
+    assert caplog.records[-1].levelname == "WARNING"
+    # A database not migrated yet (`vexpenses migrate`'s own start-up) is no warning.
+    caplog.clear()
+
+    def no_table(engine):
+        raise OperationalError("LOAD DATA", {}, Exception(1146, "Table 'users' doesn't exist"))
+
+    monkeypatch.setattr(writers, "accepts_local_infile", no_table)
+    with caplog.at_level(logging.INFO, logger="vexpenses_csv_import.writers"):
+        vexpenses_csv_import.vexpenses_app_created(registry=registry)
+    assert [r.levelname for r in caplog.records] == ["INFO"]
     monkeypatch.setattr(writers, "accepts_local_infile", lambda engine: True)
     engine = writers.infile_engine(registry.dbengine)
     assert engine is not None

@@ -59,6 +59,7 @@ INFILE_PACKET = 16384
 # servers), MySQL 8's ER_CLIENT_LOCAL_FILES_DISABLED, and MariaDB 10.6+'s
 # ER_LOAD_INFILE_CAPABILITY_DISABLED.
 INFILE_REFUSED = {1148, 3948, 4166}
+ER_NO_SUCH_TABLE = 1146
 
 
 def user_writer(db):
@@ -365,8 +366,10 @@ def check_local_infile(engine):
     try:
         infile_engine(engine)
     except Exception as exc:
-        log.warning("Could not ask the database server whether it takes LOAD DATA LOCAL "
-                    "INFILE (%s); the first import will ask again.", exc)
+        # No users table yet (`vexpenses migrate` on a new database) is no news.
+        level = logging.INFO if mysql_error_code(exc) == ER_NO_SUCH_TABLE else logging.WARNING
+        log.log(level, "Could not ask the database server whether it takes LOAD DATA LOCAL "
+                "INFILE (%s); the first import will ask again.", getattr(exc, "orig", exc))
 
 
 def _connect_infile(dialect, connection_record, cargs, cparams):
