@@ -30,9 +30,11 @@ asked: a busy token then costs one Redis round trip per process per 100 ms,
 not one per request. A transaction that forgot users does not answer until
 that long after Redis confirmed the forget: by then every copy read before
 the forget has expired in every process, and one read after it has nothing
-to copy. So a logout that answered has still ended the session everywhere. Without a real
-Redis (the embedded default) the cache is off: an in-memory one would not
-see a change made by another process, such as ``vexpenses create-admin``.
+to copy. So a logout that answered has still ended the session everywhere.
+
+Without a real Redis (the embedded default) the cache is off: an in-memory
+one would not see a change made by another process, such as
+``vexpenses create-admin``.
 """
 
 import datetime
@@ -162,7 +164,6 @@ class IdentityCache:
                 raise
             log.error("could not forget cached identities of users %s; they expire within "
                       "%d s", sorted(map(str, user_ids)), self.ttl, exc_info=True)
-
 
     def wait_out(self, forgotten_at):
         """Sleep until every process's copy read before ``forgotten_at`` has expired.
