@@ -426,6 +426,7 @@ def check_row(fields, today):
 OTHER_SPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029"
                "\u202f\u205f\u3000")
 _OTHER_SPACE = re.compile(f"[{OTHER_SPACE}]")
+_SPACE_BUT_NEWLINE = re.compile(r"[^\S\n]")
 _ATEXT = "A-Za-z0-9!#$%&'*+/=?^_`{|}~-"
 # Lines of plain addresses: a dot-atom local part of 1-64 characters, one @, and
 # a domain without white space (whose own rules _normal_domain applies).
@@ -439,9 +440,9 @@ def check_batch(rows, today):
     """The rules of :func:`check_row` for a whole batch at once, when it is plain.
 
     Returns three lists, the batch's names, normalised e-mails and birth
-    dates (ISO text), when every row passes check_row's fast path with a
-    result that needs no rewriting (a name already folded, an e-mail that
-    lowercases into its normal form), and no two e-mails are the same. Else
+    dates (ISO text), when every row passes check_row's fast path, every
+    e-mail lowercases into its normal form (a plain ASCII address), and no
+    two e-mails are the same. Else
     None, and the batch goes row by row. The checks run over each column
     joined into one string, in C, and the e-mail domains and dates once per
     distinct value. test_row_rules.py proves it gives what check_row gives.
@@ -449,17 +450,25 @@ def check_batch(rows, today):
     if not rows or None in rows or set(map(len, rows)) != {3}:
         return None
     names, emails, dates = zip(*rows, strict=True)
-    # Names: no control, bidi or invisible character, no white space but
-    # single spaces between words, 3 to MAX_NAME_LENGTH characters.
+    # Names: no control, bidi or invisible character; white space folded (one
+    # step per row, only for a batch that has some to fold); 3 to
+    # MAX_NAME_LENGTH characters once folded.
     flat, joined = "".join(names), "\n".join(names)
-    if (min(map(len, names)) < 3 or max(map(len, names)) > MAX_NAME_LENGTH
-            or has_unsafe_text(flat) or _OTHER_SPACE.search(flat)
-            or "  " in joined or " \n" in joined or "\n " in joined
+    if max(map(len, names)) > MAX_NAME_SENT or has_unsafe_text(flat):
+        return None
+    if (_OTHER_SPACE.search(flat) or "  " in joined or " \n" in joined or "\n " in joined
             or joined.startswith(" ") or joined.endswith(" ")):
+        names = [" ".join(name.split()) for name in names]
+    if min(map(len, names)) < 3 or max(map(len, names)) > MAX_NAME_LENGTH:
         return None
     # E-mails: plain ASCII addresses, one per line, whose domain is normal.
     joined = "\n".join(emails)
-    if (not joined.isascii() or ".." in joined or joined.count("\n") != len(rows) - 1
+    if not joined.isascii():
+        return None
+    if _SPACE_BUT_NEWLINE.search(joined):  # stripped, as check_row does
+        emails = [email.strip() for email in emails]
+        joined = "\n".join(emails)
+    if (".." in joined or joined.count("\n") != len(rows) - 1
             or max(map(len, emails)) > min(254, MAX_EMAIL_OCTETS)
             or not _PLAIN_EMAILS.fullmatch(joined)):
         return None
