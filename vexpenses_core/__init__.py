@@ -17,6 +17,7 @@ from .logging import install_record_factory
 from .openapi import envelope, error_response, request_body, response, schema_ref
 from .plugins import check_configuration
 from .request_class import build_request_class
+from .routing import straighten_routes
 from .schemas import Body, Reply, invalid, validate
 from .scripting import bootstrap_app
 from .settings import ConfigurationError
@@ -91,6 +92,7 @@ def make_wsgi_app(config):
             log.info("applied %d migration(s): %s", len(applied), ", ".join(applied))
     app = config.make_wsgi_app()
     build_request_class(app)
+    straighten_routes(app)
     atexit.register(registry.queue.close)
     registry.pm.hook.vexpenses_app_created(registry=registry)
     return app
