@@ -319,8 +319,7 @@ def request_id_tween_factory(handler, registry):
             response = handler(request)
         finally:
             request_id_var.reset(token)
-        response.headers[REQUEST_ID_HEADER] = request_id
-        _no_store(request, response)
+        _answer_headers(request, response, request_id)
         return response
 
     return tween
@@ -380,16 +379,24 @@ def _close_spooled_body(request):
             body.close()
 
 
-def _no_store(request, response):
-    """No cache, shared or the browser's, keeps an API answer.
+def _answer_headers(request, response, request_id):
+    """``X-Request-ID`` on every answer, and ``Cache-Control: no-store`` on the API's.
 
-    All of them, not a list of routes: tokens and account data are in most,
-    errors may echo what was sent, and a plugin's new route is covered
-    without remembering to. A response that chose its own policy (the docs'
-    static assets) keeps it.
+    No cache, shared or the browser's, keeps an API answer: all of them, not a
+    list of routes, since tokens and account data are in most, errors may echo
+    what was sent, and a plugin's new route is covered without remembering
+    to. A response that chose its own policy (the docs' static assets) keeps
+    it. Appended to the header list: ``response.headers[...]`` makes a view
+    and scans the list for each header.
     """
-    if is_api_request(request) and "Cache-Control" not in response.headers:
-        response.headers["Cache-Control"] = "no-store"
+    headerlist = response.headerlist
+    names = {name.lower() for name, _ in headerlist}
+    if "x-request-id" in names:
+        response.headers[REQUEST_ID_HEADER] = request_id
+    else:
+        headerlist.append((REQUEST_ID_HEADER, request_id))
+    if "cache-control" not in names and is_api_request(request):
+        headerlist.append(("Cache-Control", "no-store"))
 
 
 def isoformat(value):
