@@ -406,6 +406,19 @@ def isoformat(value):
     return value.isoformat(timespec="microseconds") + "Z"  # C's fast path, not strftime
 
 
+def _json_content_type(response):
+    """``application/json`` unless the view chose a type, as Pyramid's renderer
+    does it, on the header list: webob's content_type property parses the
+    header on reading and rebuilds it, charset and all, on writing."""
+    headerlist = response.headerlist
+    for index, (name, value) in enumerate(headerlist):
+        if name.lower() == "content-type":
+            if value.split(";", 1)[0].strip() == response.default_content_type:
+                headerlist[index] = ("Content-Type", "application/json")
+            return
+    headerlist.append(("Content-Type", "application/json"))
+
+
 class EnvelopeJSON(JSON):
     """Pyramid's JSON renderer, with dates and times formatted at once.
 
@@ -420,9 +433,7 @@ class EnvelopeJSON(JSON):
         def render(value, system):
             request = system.get("request")
             if request is not None:
-                response = request.response
-                if response.content_type == response.default_content_type:
-                    response.content_type = "application/json"
+                _json_content_type(request.response)
             # Bytes rather than text: Pyramid then sets them as the body with
             # no charset lookups. The same bytes (json's output is ASCII).
             return serializer(value, default=self._make_default(request), **options).encode()
