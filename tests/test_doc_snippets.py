@@ -49,12 +49,11 @@ import sysconfig
 import tomllib
 import urllib.error
 import urllib.request
-import uuid
 
 import pytest
 import sqlalchemy as sa
 
-from vexpenses_core.testing import MYSQL_URL, wait_for
+from vexpenses_core.testing import scratch_mysql_database, wait_for
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 GUIDE = "docs/writing-a-plugin.md"
@@ -557,15 +556,8 @@ READER = {
 @pytest.fixture
 def own_mysql_database():
     """A MariaDB database of the page's own: its migrate sees no other test's branches."""
-    name = f"vexpenses_docs_{uuid.uuid4().hex[:10]}"
-    server = sa.create_engine(MYSQL_URL)
-    with server.connect() as conn:
-        conn.exec_driver_sql(
-            f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-    yield f"{MYSQL_URL}/{name}?charset=utf8mb4"
-    with server.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-    server.dispose()
+    with scratch_mysql_database("vexpenses_docs") as url:
+        yield url
 
 
 class Desk:

@@ -17,7 +17,7 @@ VEXPENSES_TEST_REDIS_URL (default db 15 on 127.0.0.1:6379). Each test run
 creates its own MariaDB database and drops it at the end.
 """
 
-from .databases import clean_tables, deadlock_error
+from .databases import clean_tables, deadlock_error, scratch_mysql_database
 from .hosts import HOSTILE_HOSTS, assert_not_reflected, hostile_host_environ
 from .processes import serving_pid
 from .server import live_server
@@ -35,6 +35,7 @@ __all__ = [
     "bearer",
     "clean_tables",
     "deadlock_error",
+    "scratch_mysql_database",
     "hostile_host_environ",
     "live_server",
     "make_user",

@@ -1,5 +1,6 @@
 """The backends each test runs on: SQLite and a fresh MariaDB database, and Redis."""
 
+import contextlib
 import uuid
 
 import pymysql
@@ -25,19 +26,27 @@ def deadlock_error(statement):
 @pytest.fixture(scope="session")
 def mysql_database():
     """A fresh MariaDB database for this test run, dropped afterwards."""
-    name = f"vexpenses_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with scratch_mysql_database("vexpenses_test") as url:
+            yield url
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"MariaDB is not reachable at {MYSQL_URL}: start it (see README). {exc}")
+
+
+@contextlib.contextmanager
+def scratch_mysql_database(prefix):
+    """A new, empty MariaDB database named ``prefix_<random>``; its URL, then dropped."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     server = make_engine(MYSQL_URL)
     try:
         with server.connect() as conn:
             conn.exec_driver_sql(
-                f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-            )
-    except sa.exc.OperationalError as exc:
-        pytest.fail(f"MariaDB is not reachable at {MYSQL_URL}: start it (see README). {exc}")
-    yield f"{MYSQL_URL}/{name}?charset=utf8mb4"
-    with server.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-    server.dispose()
+                f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+        yield f"{MYSQL_URL}/{name}?charset=utf8mb4"
+        with server.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+    finally:
+        server.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -79,15 +88,8 @@ def fresh_url(database_url, tmp_path):
     if database_url.startswith("sqlite"):
         yield f"sqlite:///{tmp_path / 'fresh.sqlite'}"
         return
-    name = f"vexpenses_mig_{uuid.uuid4().hex[:10]}"
-    server = make_engine(MYSQL_URL)
-    with server.connect() as conn:
-        conn.exec_driver_sql(
-            f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-    yield f"{MYSQL_URL}/{name}?charset=utf8mb4"
-    with server.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-    server.dispose()
+    with scratch_mysql_database("vexpenses_mig") as url:
+        yield url
 
 
 def clean_tables(engine):
