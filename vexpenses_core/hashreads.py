@@ -69,12 +69,6 @@ class HashReader:
         # timeout): a read is safe to ask again, once, on a new one.
         return self._connection().ask(request)
 
-    def close(self):
-        conn = getattr(self.local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self.local.conn = None
-
     def _connection(self):
         conn = getattr(self.local, "conn", None)
         if conn is not None and conn.pid == os.getpid() and conn.sock is not None:
